@@ -1,0 +1,221 @@
+"""Who may ask for tokens: the scope catalogue, clients, their secret history and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from dataclasses import dataclass
+
+from django.db import connection, models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from clients import credentials
+
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_NAME_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$"
+MAX_TOKEN_TTL = 86400
+
+
+def default_token_ttl() -> int:
+    return settings.GATEHOUSE_DEFAULT_TOKEN_TTL
+
+
+class Scope(models.Model):
+    name = models.CharField(
+        max_length=128,
+        unique=True,
+        validators=[
+            RegexValidator(
+                SCOPE_NAME_PATTERN,
+                "Scope names are 1-128 printable ASCII characters without spaces, quotes or backslashes.",
+            )
+        ],
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(name__regex=SCOPE_NAME_PATTERN), name="scope_name_rfc6749"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """The outcome of checking a client id and secret: the client's key, or why it failed."""
+
+    client_pk: int | None
+    can_introspect: bool = False
+    failure: str = ""  # unknown_client, wrong_secret, expired_secret, disabled_client, malformed_secret
+
+    @property
+    def ok(self) -> bool:
+        return self.client_pk is not None
+
+
+# One statement whatever the outcome, so an unknown client id costs the same as a wrong secret.
+_AUTHENTICATE_SQL = """
+SELECT c.id, c.is_active, c.can_introspect, s.id, s.valid_until
+FROM clients_client c
+LEFT JOIN clients_clientsecret s ON s.client_id = c.id AND s.digest = %s
+WHERE c.client_id = %s
+"""
+
+
+class ClientManager(models.Manager["Client"]):
+    def authenticate(self, client_id: str, secret: str, *, now: datetime) -> Authentication:
+        """Check a presented client id and secret against the valid secrets of an active client."""
+        if not credentials.is_well_formed(secret, credentials.CLIENT_SECRET_PREFIX):
+            return Authentication(None, failure="malformed_secret")
+        with connection.cursor() as cursor:
+            cursor.execute(_AUTHENTICATE_SQL, [credentials.digest(secret), client_id])
+            row = cursor.fetchone()
+        if row is None:
+            return Authentication(None, failure="unknown_client")
+        pk, is_active, can_introspect, secret_pk, valid_until = row
+        if secret_pk is None:
+            return Authentication(None, failure="wrong_secret")
+        valid_until = _as_datetime(valid_until)
+        if valid_until is not None and valid_until <= now:
+            return Authentication(None, failure="expired_secret")
+        if not is_active:
+            return Authentication(None, failure="disabled_client")
+        return Authentication(pk, can_introspect=bool(can_introspect))
+
+
+def _as_datetime(value: object) -> datetime | None:
+    """A timestamp column read with a raw cursor: a datetime on PostgreSQL, text on SQLite."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError("unreadable timestamp in the database")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Client(models.Model):
+    client_id = models.CharField(
+        "client ID", max_length=64, unique=True, editable=False, default=credentials.new_client_id
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    scopes = models.ManyToManyField(Scope, related_name="clients", blank=True, help_text="Scopes it may receive.")
+    can_introspect = models.BooleanField(
+        "may introspect", default=False, help_text="Resource servers may call the introspection endpoint."
+    )
+    token_ttl = models.PositiveIntegerField(
+        "token lifetime (seconds)",
+        default=default_token_ttl,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TOKEN_TTL)],
+    )
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClientManager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(token_ttl__gte=1, token_ttl__lte=MAX_TOKEN_TTL), name="client_token_ttl_range"
+            ),
+        ]
+        permissions = [("rotate_client_secret", "Can rotate and retire client secrets")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+    def scope_names(self) -> list[str]:
+        return sorted(scope.name for scope in self.scopes.all())
+
+    def valid_secrets(self, now: datetime | None = None) -> models.QuerySet[ClientSecret]:
+        now = now or timezone.now()
+        return self.secrets.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+
+
+class ClientSecret(models.Model):
+    """One secret a client has had. Only the digest is kept; `valid_until` NULL means until rotated."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secrets")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=32, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.CharField(max_length=200, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Only the newest secret is open-ended: a rotation closes the others first (and a race fails here).
+            models.UniqueConstraint(
+                fields=["client"], condition=Q(valid_until__isnull=True), name="one_open_ended_secret_per_client"
+            ),
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True) | Q(valid_until__isnull=False), name="retired_secret_has_end"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.hint
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        IN_GRACE = "in grace"
+        EXPIRED = "expired"
+        RETIRED = "retired"
+
+    def state(self, now: datetime | None = None) -> ClientSecret.State:
+        now = now or timezone.now()
+        if self.retired_at is not None:
+            return self.State.RETIRED
+        if self.valid_until is None:
+            return self.State.ACTIVE
+        return self.State.IN_GRACE if self.valid_until > now else self.State.EXPIRED
+
+    def last_used(self) -> datetime | None:
+        """When a token was last issued with this secret (tokens purged since are remembered in last_used_at)."""
+        newest = self.tokens.aggregate(newest=models.Max("issued_at"))["newest"]
+        seen = datetime.fromtimestamp(newest, tz=UTC) if newest is not None else None
+        return max((t for t in (seen, self.last_used_at) if t is not None), default=None)
+
+    def is_valid(self, now: datetime | None = None) -> bool:
+        return self.state(now) in (self.State.ACTIVE, self.State.IN_GRACE)
+
+
+class AuditEvent(models.Model):
+    """An append-only record of one change to clients, secrets or scopes. Never holds a secret."""
+
+    class ActorType(models.TextChoices):
+        STAFF = "staff"
+        CLI = "cli"
+        API = "api"
+        SYSTEM = "system"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor = models.CharField(max_length=200)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=40, db_index=True)
+    client = models.ForeignKey(Client, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
+    target = models.CharField(max_length=200, blank=True, help_text="What was changed, in words: client id, scope.")
+    changes = models.JSONField(default=dict, blank=True, help_text="Before and after of each changed field.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["client", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"

@@ -1,0 +1,50 @@
+"""OAuth errors (RFC 6749 section 5.2, RFC 7009, RFC 7662): one class per code, one handler renders them."""
+
+
+class OAuthError(Exception):
+    error = "invalid_request"
+    status = 400
+
+    def __init__(self, description: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.headers = headers or {}
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class RequestTooLarge(OAuthError):
+    error = "invalid_request"
+    status = 413
+
+
+class MethodNotAllowed(OAuthError):
+    error = "invalid_request"
+    status = 405
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class UnauthorizedClient(OAuthError):
+    """An authenticated client asking for something it is not allowed (e.g. introspection)."""
+
+    error = "unauthorized_client"
+    status = 403
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503

@@ -1,0 +1,192 @@
+"""Access tokens: opaque bearer tokens stored as digests, issued and checked in one SQL statement each.
+
+The token and introspection paths are the two that services and resource servers hit on every call, so each
+authenticates the client and does its work in a single statement (see docs/decisions.md). Times on this table
+are Unix seconds: that is what RFC 7662 reports (`iat`, `exp`) and it keeps the SQL the same on every database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection, models, transaction
+from django.db.models import Max, Q
+
+from clients import credentials
+from clients.models import Client, ClientSecret
+
+_SCOPE_ROWS = (
+    "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id WHERE cs.client_id = c.id"
+)
+# The client's allowed scopes as one space-separated, sorted string.
+_ALL_SCOPES = {
+    "postgresql": f"COALESCE((SELECT string_agg(sc.name, ' ' ORDER BY sc.name) {_SCOPE_ROWS}), '')",
+    "sqlite": (
+        f"COALESCE((SELECT group_concat(name, ' ') FROM (SELECT sc.name AS name {_SCOPE_ROWS} ORDER BY sc.name)), '')"
+    ),
+}
+_ISSUE_SQL = """
+INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at)
+SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl
+FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id
+WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND (s.valid_until IS NULL OR s.valid_until > %s){check}
+RETURNING scope, expires_at
+"""
+_SCOPE_CHECK = f" AND (SELECT count(*) {_SCOPE_ROWS} AND sc.name IN ({{names}})) = {{count}}"
+
+_INTROSPECT_SQL = """
+SELECT rc.can_introspect, t.scope, t.issued_at, t.expires_at, tc.client_id
+FROM clients_clientsecret rs
+JOIN clients_client rc ON rc.id = rs.client_id
+LEFT JOIN tokens_accesstoken t ON t.digest = %s AND t.revoked_at IS NULL AND t.expires_at > %s
+LEFT JOIN clients_client tc ON tc.id = t.client_id AND tc.is_active
+WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
+"""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    scope: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What introspection may tell about a live token."""
+
+    client_id: str
+    scope: str
+    issued_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Introspection:
+    caller_authenticated: bool
+    caller_may_introspect: bool = False
+    token: TokenInfo | None = None
+
+
+def _issue_sql(vendor: str, scopes: list[str] | None) -> str:
+    if scopes is None:
+        return _ISSUE_SQL.format(scope=_ALL_SCOPES[vendor], check="")
+    names = ", ".join(["%s"] * len(scopes))
+    return _ISSUE_SQL.format(scope="%s", check=_SCOPE_CHECK.format(names=names, count=len(scopes)))
+
+
+# Statement texts are built once per (database, number of scopes asked for), not per request.
+_ISSUE_SQL_CACHE: dict[tuple[str, int | None], str] = {}
+
+
+def _cached_issue_sql(vendor: str, scopes: list[str] | None) -> str:
+    key = (vendor, None if scopes is None else len(scopes))
+    sql = _ISSUE_SQL_CACHE.get(key)
+    if sql is None:
+        sql = _ISSUE_SQL_CACHE[key] = _issue_sql(vendor, scopes)
+    return sql
+
+
+class AccessTokenManager(models.Manager["AccessToken"]):
+    def issue(
+        self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime
+    ) -> IssuedToken | None:
+        """Authenticate the client and store a new token in one INSERT ... SELECT; None if either is refused.
+
+        `scopes` None grants every scope the client holds; a list is granted exactly, or not at all.
+        """
+        if not credentials.is_well_formed(secret, credentials.CLIENT_SECRET_PREFIX):
+            return None
+        token = credentials.new_credential(credentials.ACCESS_TOKEN_PREFIX)
+        epoch = int(now.timestamp())
+        params: list[object] = [credentials.digest(token)]
+        if scopes is not None:
+            params.append(" ".join(scopes))
+        params += [epoch, epoch, credentials.digest(secret), client_id, connection.ops.adapt_datetimefield_value(now)]
+        if scopes is not None:
+            params += scopes
+        with connection.cursor() as cursor:
+            cursor.execute(_cached_issue_sql(connection.vendor, scopes), params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return IssuedToken(access_token=token, scope=row[0], expires_in=row[1] - epoch)
+
+    def introspect(self, *, caller_id: str, caller_secret: str, token: str, now: datetime) -> Introspection:
+        """Authenticate the calling resource server and look the token up, in one SELECT."""
+        if not credentials.is_well_formed(caller_secret, credentials.CLIENT_SECRET_PREFIX):
+            return Introspection(caller_authenticated=False)
+        params = [
+            credentials.digest(token),
+            int(now.timestamp()),
+            credentials.digest(caller_secret),
+            caller_id,
+            connection.ops.adapt_datetimefield_value(now),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_INTROSPECT_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            return Introspection(caller_authenticated=False)
+        can_introspect, scope, issued_at, expires_at, token_client_id = row
+        if not can_introspect:
+            return Introspection(caller_authenticated=True)
+        info = None if token_client_id is None else TokenInfo(token_client_id, scope, issued_at, expires_at)
+        return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
+
+    def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
+        """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
+        return self.filter(digest=credentials.digest(token), client_id=client_pk, revoked_at__isnull=True).update(
+            revoked_at=int(now.timestamp())
+        )
+
+    def purge(self, *, now: datetime, batch_size: int = 5000) -> int:
+        """Delete expired and revoked tokens in short transactions of `batch_size` rows each.
+
+        Before a batch goes, each secret's `last_used_at` takes the newest issue time among the batch's
+        tokens, so the admin's "last used" survives the purge.
+        """
+        epoch = int(now.timestamp())
+        dead = Q(expires_at__lte=epoch) | Q(revoked_at__isnull=False)
+        total = 0
+        while True:
+            with transaction.atomic():
+                ids = list(self.filter(dead).values_list("id", flat=True)[:batch_size])
+                if not ids:
+                    return total
+                last_use = self.filter(id__in=ids).values("secret_id").annotate(last=Max("issued_at"))
+                for row in last_use:
+                    used = datetime.fromtimestamp(row["last"], tz=UTC)
+                    ClientSecret.objects.filter(
+                        Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["secret_id"]
+                    ).update(last_used_at=used)
+                self.filter(id__in=ids).delete()
+            total += len(ids)
+
+    def live(self, now: datetime) -> models.QuerySet[AccessToken]:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=int(now.timestamp()))
+
+
+class AccessToken(models.Model):
+    """An issued token. `client` has no index of its own: per-client work goes through `secret`'s index."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="tokens", db_index=False)
+    secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="tokens", db_index=False)
+    scope = models.TextField(blank=True)
+    issued_at = models.BigIntegerField(help_text="Unix seconds.")
+    expires_at = models.BigIntegerField(help_text="Unix seconds.")
+    revoked_at = models.BigIntegerField(null=True, blank=True, help_text="Unix seconds.")
+
+    objects = AccessTokenManager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["expires_at"], name="token_expiry"),
+            models.Index(fields=["secret", "issued_at"], name="token_secret_issued"),
+            models.Index(fields=["revoked_at"], name="token_revoked", condition=Q(revoked_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"token {self.pk} of client {self.client_id}"

@@ -1,0 +1,92 @@
+"""Request handling shared by the OAuth endpoints: strict form parsing and client credentials extraction."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote_plus
+
+from django.http import HttpRequest
+
+from tokens.exceptions import InvalidClient, InvalidRequest, RequestTooLarge
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELDS = 16
+MAX_CLIENT_ID = 128
+MAX_SECRET = 256
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def parse_form(request: HttpRequest) -> dict[str, str]:
+    """The request's form fields; refuses other content types, duplicates, NUL bytes, bad UTF-8, huge bodies."""
+    if request.content_type != FORM_TYPE:
+        raise InvalidRequest(f"the request body must be {FORM_TYPE}")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidRequest("invalid Content-Length") from None
+    if length > MAX_BODY_BYTES:
+        raise RequestTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = request.body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not valid UTF-8") from None
+    except ValueError:
+        raise InvalidRequest(f"too many parameters (at most {MAX_FIELDS})") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"parameter {name!r} was sent more than once")
+        if "\x00" in name or "\x00" in value:
+            raise InvalidRequest("parameters may not contain NUL characters")
+        form[name] = value
+    return form
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    secret: str
+    basic: bool  # sent in the Authorization header; failures then answer with WWW-Authenticate: Basic
+
+
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="gatehouse", charset="UTF-8"'}
+
+
+def _invalid_basic(reason: str) -> InvalidClient:
+    return InvalidClient(reason, headers=BASIC_CHALLENGE)
+
+
+def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCredentials:
+    """Client authentication per RFC 6749 section 2.3.1: client_secret_basic or client_secret_post, not both."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        if "client_secret" in form:
+            raise InvalidRequest("use one client authentication method: Basic or client_secret in the body")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise _invalid_basic("malformed Basic authorization header") from None
+        raw_id, colon, raw_secret = decoded.partition(":")
+        if not colon:
+            raise _invalid_basic("malformed Basic authorization header")
+        try:
+            client_id = unquote_plus(raw_id, errors="strict")
+            secret = unquote_plus(raw_secret, errors="strict")
+        except UnicodeDecodeError:
+            raise _invalid_basic("malformed Basic authorization header") from None
+        if "client_id" in form and form["client_id"] != client_id:
+            raise InvalidRequest("client_id in the body does not match the Authorization header")
+        creds = ClientCredentials(client_id, secret, basic=True)
+    elif "client_secret" in form:
+        creds = ClientCredentials(form.get("client_id", ""), form["client_secret"], basic=False)
+    else:
+        raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE)
+    if not creds.client_id or not creds.secret:
+        raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+    if len(creds.client_id) > MAX_CLIENT_ID or len(creds.secret) > MAX_SECRET or "\x00" in creds.client_id + creds.secret:
+        raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+    return creds

@@ -1,0 +1,250 @@
+"""The OAuth endpoints: token (RFC 6749 4.4), introspection (RFC 7662), revocation (RFC 7009), metadata (RFC 8414).
+
+The views stay thin: parsing and client authentication live in tokens.oauth, the database work in one
+statement per request on AccessToken's manager, and every error is an OAuthError rendered by one handler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from clients.models import Authentication, Client, Scope
+from tokens.exceptions import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    MethodNotAllowed,
+    OAuthError,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from tokens.models import AccessToken
+from tokens.oauth import BASIC_CHALLENGE, ClientCredentials, client_credentials, parse_form
+
+log = logging.getLogger("gatehouse.oauth")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_TOKEN = 512
+MAX_SCOPE = 4096
+INACTIVE = b'{"active": false}'
+RETRY_AFTER_SECONDS = 1
+
+
+def oauth_response(body: dict[str, Any] | bytes, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = HttpResponse(content, status=status, content_type="application/json")
+    for name, value in NO_STORE.items():
+        response[name] = value
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+class _JSONOnly(BaseContentNegotiation):
+    """OAuth endpoints answer JSON whatever the Accept header says."""
+
+    def select_parser(self, request, parsers):  # type: ignore[no-untyped-def]
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):  # type: ignore[no-untyped-def]
+        return renderers[0], renderers[0].media_type
+
+
+class OAuthView(APIView):
+    """Base for the POST-only OAuth endpoints: no DRF auth or throttles, RFC-shaped errors from one place."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+    parser_classes = ()
+    renderer_classes = (JSONRenderer,)
+    content_negotiation_class = _JSONOnly
+    http_method_names = ["post"]
+    endpoint = ""
+
+    def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        django_request: HttpRequest = request._request
+        return self.handle(django_request, parse_form(django_request))
+
+    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        raise NotImplementedError
+
+    def http_method_not_allowed(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise MethodNotAllowed(f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"})
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, OAuthError):
+            return oauth_response({"error": exc.error, "error_description": exc.description}, exc.status, exc.headers)
+        if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
+            log.warning("database unavailable at %s: %s", self.endpoint, type(exc).__name__)
+            return self.handle_exception(
+                TemporarilyUnavailable(
+                    "the service is temporarily unavailable; retry shortly",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+            )
+        if isinstance(exc, drf_exceptions.APIException):
+            return oauth_response(
+                {"error": "invalid_request", "error_description": str(exc.detail)}, exc.status_code
+            )
+        raise exc
+
+    def authentication_failed(
+        self, creds: ClientCredentials, request: HttpRequest, auth: Authentication | None = None
+    ) -> InvalidClient:
+        """Log why authentication failed (never the secret) and build the error the client sees."""
+        auth = auth or Client.objects.authenticate(creds.client_id, creds.secret, now=timezone.now())
+        reason = auth.failure or "changed during the request"
+        log.warning(
+            "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
+            self.endpoint,
+            creds.client_id[:64],
+            request.META.get("REMOTE_ADDR"),
+            reason,
+        )
+        return InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+
+
+def _requested_scopes(form: dict[str, str]) -> list[str] | None:
+    if "scope" not in form:
+        return None
+    raw = form["scope"]
+    if len(raw) > MAX_SCOPE:
+        raise InvalidScope("the requested scope is too long")
+    names = list(dict.fromkeys(raw.split(" ")))  # dedupe, keep order
+    if not raw or "" in names:
+        raise InvalidScope("scope must be scope names separated by single spaces")
+    return names
+
+
+class TokenView(OAuthView):
+    """POST /oauth/token: the client credentials grant."""
+
+    endpoint = "token"
+
+    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is required")
+        creds = client_credentials(request, form)
+        if grant_type != "client_credentials":
+            raise UnsupportedGrantType("only the client_credentials grant is supported")
+        scopes = _requested_scopes(form)
+        now = timezone.now()
+        issued = AccessToken.objects.issue(client_id=creds.client_id, secret=creds.secret, scopes=scopes, now=now)
+        if issued is None:
+            auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
+            if auth.ok and scopes is not None:
+                raise InvalidScope("the client may not receive the requested scope")
+            raise self.authentication_failed(creds, request, auth)
+        return oauth_response(
+            {
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            }
+        )
+
+
+def issuer(request: HttpRequest) -> str:
+    return settings.GATEHOUSE_ISSUER or f"{request.scheme}://{request.get_host()}"
+
+
+class IntrospectionView(OAuthView):
+    """POST /oauth/introspect: resource servers ask whether a token is live and what it allows."""
+
+    endpoint = "introspect"
+
+    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        creds = client_credentials(request, form)
+        token = form.get("token")
+        if not token:
+            raise InvalidRequest("token is required")
+        if len(token) > MAX_TOKEN:
+            token = ""  # cannot be ours: still authenticate the caller, then answer inactive
+        result = AccessToken.objects.introspect(
+            caller_id=creds.client_id, caller_secret=creds.secret, token=token, now=timezone.now()
+        )
+        if not result.caller_authenticated:
+            raise self.authentication_failed(creds, request)
+        if not result.caller_may_introspect:
+            raise UnauthorizedClient("this client may not introspect tokens")
+        if result.token is None:
+            return oauth_response(INACTIVE)
+        info = result.token
+        return oauth_response(
+            {
+                "active": True,
+                "client_id": info.client_id,
+                "scope": info.scope,
+                "token_type": "Bearer",
+                "exp": info.expires_at,
+                "iat": info.issued_at,
+                "iss": issuer(request),
+                "sub": info.client_id,
+            }
+        )
+
+
+class RevocationView(OAuthView):
+    """POST /oauth/revoke: a client revokes one of its own tokens (RFC 7009)."""
+
+    endpoint = "revoke"
+
+    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        creds = client_credentials(request, form)
+        token = form.get("token")
+        if not token:
+            raise InvalidRequest("token is required")
+        now = timezone.now()
+        auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
+        if not auth.ok:
+            raise self.authentication_failed(creds, request, auth)
+        if len(token) <= MAX_TOKEN:
+            AccessToken.objects.revoke(client_pk=auth.client_pk, token=token, now=now)
+        return oauth_response(b"{}")
+
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class MetadataView(APIView):
+    """GET /.well-known/oauth-authorization-server (RFC 8414)."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+    renderer_classes = (JSONRenderer,)
+    content_negotiation_class = _JSONOnly
+
+    def get(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        base = issuer(request)
+        body = {
+            "issuer": base,
+            "token_endpoint": base + reverse("oauth-token"),
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint": base + reverse("oauth-introspect"),
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint": base + reverse("oauth-revoke"),
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": [],
+            "scopes_supported": list(Scope.objects.values_list("name", flat=True)),
+        }
+        response = HttpResponse(json.dumps(body), content_type="application/json")
+        response["Cache-Control"] = "public, max-age=60"
+        return response
