@@ -43,7 +43,7 @@ def is_well_formed(value: str, prefix: str) -> bool:
     """True when the value has the prefix, length and checksum of a credential we could have issued."""
     if len(value) != CREDENTIAL_LENGTH or not value.startswith(prefix):
         return False
-    body, checksum = value[: -_CHECKSUM_LENGTH], value[-_CHECKSUM_LENGTH:]
+    body, checksum = value[:-_CHECKSUM_LENGTH], value[-_CHECKSUM_LENGTH:]
     return body.isascii() and body[len(prefix) :].isalnum() and _checksum(body) == checksum
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from dataclasses import dataclass
-
 from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone

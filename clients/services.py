@@ -120,7 +120,9 @@ def scope_delete(*, scope: Scope, actor: Actor) -> None:
         holders = list(scope.clients.select_for_update().order_by("name"))
         if holders:
             raise ScopeInUse(scope, holders)
-        _audit(actor=actor, action="scope.delete", target=scope.name, changes={"description": [scope.description, None]})
+        _audit(
+            actor=actor, action="scope.delete", target=scope.name, changes={"description": [scope.description, None]}
+        )
         scope.delete()
 
 

@@ -16,9 +16,7 @@ from django.db.models import Max, Q
 from clients import credentials
 from clients.models import Client, ClientSecret
 
-_SCOPE_ROWS = (
-    "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id WHERE cs.client_id = c.id"
-)
+_SCOPE_ROWS = "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id WHERE cs.client_id = c.id"
 # The client's allowed scopes as one space-separated, sorted string.
 _ALL_SCOPES = {
     "postgresql": f"COALESCE((SELECT string_agg(sc.name, ' ' ORDER BY sc.name) {_SCOPE_ROWS}), '')",
@@ -89,9 +87,7 @@ def _cached_issue_sql(vendor: str, scopes: list[str] | None) -> str:
 
 
 class AccessTokenManager(models.Manager["AccessToken"]):
-    def issue(
-        self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime
-    ) -> IssuedToken | None:
+    def issue(self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime) -> IssuedToken | None:
         """Authenticate the client and store a new token in one INSERT ... SELECT; None if either is refused.
 
         `scopes` None grants every scope the client holds; a list is granted exactly, or not at all.

@@ -87,6 +87,10 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
         raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE)
     if not creds.client_id or not creds.secret:
         raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
-    if len(creds.client_id) > MAX_CLIENT_ID or len(creds.secret) > MAX_SECRET or "\x00" in creds.client_id + creds.secret:
+    if (
+        len(creds.client_id) > MAX_CLIENT_ID
+        or len(creds.secret) > MAX_SECRET
+        or "\x00" in creds.client_id + creds.secret
+    ):
         raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
     return creds

@@ -43,7 +43,9 @@ INACTIVE = b'{"active": false}'
 RETRY_AFTER_SECONDS = 1
 
 
-def oauth_response(body: dict[str, Any] | bytes, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+def oauth_response(
+    body: dict[str, Any] | bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = HttpResponse(content, status=status, content_type="application/json")
     for name, value in NO_STORE.items():
@@ -97,9 +99,7 @@ class OAuthView(APIView):
                 )
             )
         if isinstance(exc, drf_exceptions.APIException):
-            return oauth_response(
-                {"error": "invalid_request", "error_description": str(exc.detail)}, exc.status_code
-            )
+            return oauth_response({"error": "invalid_request", "error_description": str(exc.detail)}, exc.status_code)
         raise exc
 
     def authentication_failed(

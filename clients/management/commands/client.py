@@ -66,8 +66,16 @@ class Command(SubcommandCommand):
         except Client.DoesNotExist:
             raise CommandError(f"unknown client: {client_id}") from None
 
-    def do_create(self, name: str, description: str, scopes: list[str], introspect: bool, token_ttl: int | None,
-                  json: bool, **_: Any) -> None:
+    def do_create(
+        self,
+        name: str,
+        description: str,
+        scopes: list[str],
+        introspect: bool,
+        token_ttl: int | None,
+        json: bool,
+        **_: Any,
+    ) -> None:
         new = client_create(
             name=name,
             description=description,
@@ -132,5 +140,7 @@ class Command(SubcommandCommand):
                 self.stdout.write(f"{key}: {value}")
         self.stdout.write("secrets:")
         for s in data["secrets"]:
-            self.stdout.write(f"  {s['hint']}  {s['state']:<9} created {s['created_at']} by {s['created_by']}"
-                              f"  valid until {s['valid_until'] or 'rotated'}")
+            self.stdout.write(
+                f"  {s['hint']}  {s['state']:<9} created {s['created_at']} by {s['created_by']}"
+                f"  valid until {s['valid_until'] or 'rotated'}"
+            )

@@ -1,0 +1,66 @@
+"""Shared fixtures: HTTP helpers for the OAuth endpoints and ready-made clients."""
+
+import base64
+from urllib.parse import quote_plus
+
+import pytest
+from django.test import Client as HttpClient
+
+from tests.factories import ClientFactory
+
+
+def basic(client_id: str, secret: str) -> str:
+    """An Authorization header value for client_secret_basic (RFC 6749 2.3.1: form-encode, then base64)."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class OAuthHttp:
+    """Posts forms to the OAuth endpoints the way a client library would."""
+
+    def __init__(self) -> None:
+        self.http = HttpClient()
+
+    def post(
+        self,
+        path: str,
+        data: dict | str | bytes = b"",
+        *,
+        auth: tuple[str, str] | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
+        **headers,
+    ):
+        if isinstance(data, dict):
+            from urllib.parse import urlencode
+
+            data = urlencode(data)
+        if auth:
+            headers["HTTP_AUTHORIZATION"] = basic(*auth)
+        return self.http.generic("POST", path, data, content_type=content_type, **headers)
+
+    def token(self, client, **form):
+        form.setdefault("grant_type", "client_credentials")
+        return self.post("/oauth/token", form, auth=(client.client_id, client.secret))
+
+    def introspect(self, caller, token: str, **form):
+        return self.post("/oauth/introspect", {"token": token, **form}, auth=(caller.client_id, caller.secret))
+
+    def revoke(self, client, token: str, **form):
+        return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
+
+
+@pytest.fixture
+def oauth(db) -> OAuthHttp:
+    return OAuthHttp()
+
+
+@pytest.fixture
+def service(db):
+    """A client holding scopes `read` and `write`."""
+    return ClientFactory(name="billing-job", scopes=["read", "write"])
+
+
+@pytest.fixture
+def resource_server(db):
+    """A client allowed to introspect."""
+    return ClientFactory(name="orders-api", can_introspect=True)
