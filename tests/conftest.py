@@ -64,3 +64,11 @@ def service(db):
 def resource_server(db):
     """A client allowed to introspect."""
     return ClientFactory(name="orders-api", can_introspect=True)
+
+
+@pytest.fixture
+def api(db):
+    """A management API caller: `api.login(*scopes)` makes the calling client, then `api.get/post/...`."""
+    from tests.api import ApiHttp
+
+    return ApiHttp()
