@@ -13,6 +13,33 @@ MAX_SCOPES_PER_REQUEST = 200
 MAX_GRACE_SECONDS = 30 * 86400
 
 
+class Text(serializers.CharField):
+    """A JSON string, and only a string: 42 is not silently taken for "42"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Flag(serializers.BooleanField):
+    """A JSON true or false, and only that: "yes", 1 or "false" are refused rather than guessed at."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class Whole(serializers.IntegerField):
+    """A JSON integer, and only that: "600", 600.5 and true are refused."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo in a pipeline fails loudly instead of being ignored."""
 
@@ -37,13 +64,13 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ScopeSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=128)
-    description = serializers.CharField(max_length=10000, allow_blank=True, required=False, default="")
+    name = Text(max_length=128)
+    description = Text(max_length=10000, allow_blank=True, required=False, default="")
     created_at = serializers.DateTimeField(read_only=True)
 
 
 class ScopeUpdateSerializer(StrictSerializer):
-    description = serializers.CharField(max_length=10000, allow_blank=True)
+    description = Text(max_length=10000, allow_blank=True)
 
 
 class ClientSerializer(serializers.Serializer):
@@ -76,23 +103,19 @@ class ClientCreatedSerializer(ClientSerializer):
 class ClientPatchSerializer(StrictSerializer):
     """PATCH: every field optional; the ones sent are changed."""
 
-    name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(max_length=10000, allow_blank=True, required=False)
-    scopes = serializers.ListField(
-        child=serializers.CharField(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, required=False
-    )
-    can_introspect = serializers.BooleanField(required=False)
-    token_ttl = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_TTL, required=False)
+    name = Text(max_length=200, required=False)
+    description = Text(max_length=10000, allow_blank=True, required=False)
+    scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, required=False)
+    can_introspect = Flag(required=False)
+    token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL, required=False)
 
 
 class ClientCreateSerializer(ClientPatchSerializer):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=10000, allow_blank=True, default="")
-    scopes = serializers.ListField(
-        child=serializers.CharField(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, default=list
-    )
-    can_introspect = serializers.BooleanField(default=False)
-    token_ttl = serializers.IntegerField(
+    name = Text(max_length=200)
+    description = Text(max_length=10000, allow_blank=True, default="")
+    scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, default=list)
+    can_introspect = Flag(default=False)
+    token_ttl = Whole(
         min_value=1, max_value=MAX_TOKEN_TTL, required=False, help_text="Default: GATEHOUSE_DEFAULT_TOKEN_TTL."
     )
 
@@ -100,19 +123,22 @@ class ClientCreateSerializer(ClientPatchSerializer):
 class ClientReplaceSerializer(ClientPatchSerializer):
     """PUT: the whole changeable state (a missing description becomes empty)."""
 
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=10000, allow_blank=True, default="")
-    scopes = serializers.ListField(child=serializers.CharField(max_length=128), max_length=MAX_SCOPES_PER_REQUEST)
-    can_introspect = serializers.BooleanField()
-    token_ttl = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_TTL)
+    name = Text(max_length=200)
+    description = Text(max_length=10000, allow_blank=True, default="")
+    scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST)
+    can_introspect = Flag()
+    token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL)
 
 
-class ClientFilterSerializer(StrictSerializer):
+class PageSerializer(StrictSerializer):
+    page = serializers.IntegerField(min_value=1, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=500, required=False)
+
+
+class ClientFilterSerializer(PageSerializer):
     status = serializers.ChoiceField(choices=["active", "disabled"], required=False)
     scope = serializers.CharField(max_length=128, required=False, help_text="Clients holding this scope.")
     name = serializers.CharField(max_length=200, required=False, help_text="Part of the name, any case.")
-    page = serializers.IntegerField(min_value=1, required=False)
-    page_size = serializers.IntegerField(min_value=1, max_value=500, required=False)
 
 
 class SecretSerializer(serializers.Serializer):
@@ -139,7 +165,7 @@ class SecretSerializer(serializers.Serializer):
 
 
 class RotateSerializer(StrictSerializer):
-    grace_seconds = serializers.IntegerField(
+    grace_seconds = Whole(
         min_value=0,
         max_value=MAX_GRACE_SECONDS,
         default=0,
@@ -170,12 +196,10 @@ class AuditEventSerializer(serializers.Serializer):
     changes = serializers.DictField(read_only=True, help_text="Before and after of each changed field.")
 
 
-class AuditFilterSerializer(StrictSerializer):
+class AuditFilterSerializer(PageSerializer):
     client = serializers.CharField(max_length=64, required=False, help_text="A client id.")
     actor = serializers.CharField(max_length=200, required=False)
     actor_type = serializers.ChoiceField(choices=AuditEvent.ActorType.choices, required=False)
     action = serializers.CharField(max_length=40, required=False, help_text="e.g. client.create, secret.rotate.")
     since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
-    page = serializers.IntegerField(min_value=1, required=False)
-    page_size = serializers.IntegerField(min_value=1, max_value=500, required=False)

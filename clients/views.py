@@ -19,6 +19,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
@@ -40,6 +41,7 @@ from clients.serializers import (
     ClientReplaceSerializer,
     ClientSerializer,
     ErrorSerializer,
+    PageSerializer,
     RotatedSerializer,
     RotateSerializer,
     ScopeSerializer,
@@ -54,8 +56,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The error responses an operation documents, besides the 401 and 403 every operation can give."""
-    return {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, *codes)}
+    """The error responses an operation documents: bad input, no or bad token, not found (or past the last page)."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in sorted({400, 401, 403, 404, *codes})}
 
 
 class Pages(PageNumberPagination):
@@ -70,13 +72,12 @@ class ApiViewSet(GenericViewSet):
     authentication_classes = [BearerAuthentication]
     permission_classes = [HasScope]
     pagination_class = Pages
-    metadata_class = None  # no OPTIONS introspection of the views: the OpenAPI schema describes them
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]  # no OPTIONS: the schema says it all
     read_scope = CLIENTS_READ
     write_scope = CLIENTS_WRITE
-    read_actions = frozenset({"list", "retrieve", "secrets"})
 
     def required_scope(self, request: Request) -> str:
-        return self.read_scope if self.action in self.read_actions or self.action is None else self.write_scope
+        return self.read_scope if request.method in SAFE_METHODS else self.write_scope
 
     def get_exception_handler(self):  # type: ignore[no-untyped-def]
         return api_exception_handler
@@ -147,6 +148,7 @@ class ClientViewSet(ApiViewSet):
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 description="1-255 printable ASCII characters chosen by the caller, e.g. a UUID.",
+                pattern=IDEMPOTENCY_KEY_PATTERN.pattern,
             )
         ],
         responses={201: ClientCreatedSerializer, **errors(422)},
@@ -275,7 +277,9 @@ class ClientViewSet(ApiViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List scopes", responses={200: ScopeSerializer(many=True), **errors()}),
+    list=extend_schema(
+        summary="List scopes", parameters=[PageSerializer], responses={200: ScopeSerializer(many=True), **errors()}
+    ),
     retrieve=extend_schema(summary="Show a scope", responses={200: ScopeSerializer, **errors(404)}),
 )
 class ScopeViewSet(ApiViewSet):
@@ -284,9 +288,10 @@ class ScopeViewSet(ApiViewSet):
     queryset = Scope.objects.all()
     serializer_class = ScopeSerializer
     lookup_field = "name"
-    lookup_value_regex = ".+"
+    lookup_value_regex = "[^\\n]+"  # scope names may contain "/", never a newline
 
     def list(self, request: Request) -> Response:
+        self.filters(PageSerializer)
         return self.page(self.get_queryset(), ScopeSerializer)
 
     def retrieve(self, request: Request, name: str) -> Response:
@@ -339,8 +344,7 @@ class AuditEventViewSet(ApiViewSet):
 
     queryset = AuditEvent.objects.select_related("client")
     serializer_class = AuditEventSerializer
-    read_scope = AUDIT_READ
-    read_actions = frozenset({"list"})
+    read_scope = write_scope = AUDIT_READ  # read-only: other methods answer 405 once the token is checked
 
     def list(self, request: Request) -> Response:
         query = self.filters(AuditFilterSerializer)

@@ -1,0 +1,92 @@
+"""Idempotency-Key on client creates: a retry returns the same client, never a second one, never the secret again."""
+
+import pytest
+import time_machine
+from django.db import IntegrityError
+from django.utils import timezone
+
+from clients.models import AuditEvent, Client, IdempotencyKey
+from tests.api import WRITE, ApiHttp, assert_error
+from tests.factories import AccessTokenFactory, ClientFactory
+
+URL = "/api/v1/clients/"
+BODY = {"name": "billing-job", "token_ttl": 600}
+
+
+def _create(api, body=BODY, key="deploy-42"):
+    return api.post(URL, body, HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_a_retry_returns_the_same_client_without_its_secret(api):
+    api.login(WRITE)
+    first = _create(api)
+    again = _create(api)
+    assert first.status_code == again.status_code == 201
+    assert "Idempotent-Replayed" not in first
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["client_id"] == first.json()["client_id"]
+    assert "client_secret" in first.json() and "client_secret" not in again.json()
+    assert first.json()["client_secret"] not in again.content.decode()
+    assert Client.objects.filter(name="billing-job").count() == 1
+    assert AuditEvent.objects.filter(action="client.create").count() == 1
+
+
+def test_the_same_request_with_its_fields_reordered_is_a_retry(api):
+    api.login(WRITE)
+    first = _create(api, {"name": "x", "scopes": [WRITE, "gatehouse:clients:write"]})
+    again = _create(api, {"scopes": ["gatehouse:clients:write"], "name": "x"})
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["client_id"] == first.json()["client_id"]
+
+
+def test_the_same_key_with_a_different_request_is_refused(api):
+    api.login(WRITE)
+    _create(api)
+    assert_error(_create(api, {**BODY, "token_ttl": 60}), 422, "idempotency_key_reused")
+    assert Client.objects.filter(name="billing-job").count() == 1
+
+
+def test_different_keys_create_different_clients(api):
+    api.login(WRITE)
+    assert _create(api, key="a").json()["client_id"] != _create(api, key="b").json()["client_id"]
+
+
+def test_keys_belong_to_the_calling_client(api):
+    api.login(WRITE)
+    first = _create(api).json()["client_id"]
+    other = ApiHttp()
+    other.login(WRITE)
+    assert _create(other).json()["client_id"] != first
+
+
+def test_a_refused_create_is_not_remembered(api):
+    api.login(WRITE)
+    assert _create(api, {"name": "x", "scopes": ["nope"]}).status_code == 400
+    assert _create(api, {"name": "x"}).status_code == 201
+    assert not IdempotencyKey.objects.filter(client__name="nope").exists()
+
+
+def test_a_key_may_be_reused_after_a_day(api):
+    caller = api.login(WRITE)
+    first = _create(api).json()["client_id"]
+    with time_machine.travel(timezone.now() + timezone.timedelta(hours=25)):
+        api.token = AccessTokenFactory(client=caller, scope=WRITE).plaintext  # the first one has expired
+        second = _create(api)
+    assert second.status_code == 201 and "client_secret" in second.json()
+    assert second.json()["client_id"] != first
+    assert IdempotencyKey.objects.get(caller=caller, key="deploy-42").client.client_id == second.json()["client_id"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "naïve", "with space"])
+def test_a_malformed_key_is_refused(api, key):
+    api.login(WRITE)
+    body = assert_error(_create(api, key=key), 400, "invalid_request")
+    assert "Idempotency-Key" in body["fields"]
+    assert not Client.objects.filter(name="billing-job").exists()
+
+
+def test_the_database_refuses_two_creates_under_one_key(db):
+    caller = ClientFactory()
+    IdempotencyKey.objects.create(caller=caller, key="k", fingerprint="f", client=ClientFactory())
+    with pytest.raises(IntegrityError):
+        IdempotencyKey.objects.create(caller=caller, key="k", fingerprint="f", client=ClientFactory())
