@@ -1,10 +1,13 @@
 """Idempotency-Key on client creates: a retry returns the same client, never a second one, never the secret again."""
 
+import threading
+
 import pytest
 import time_machine
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from clients import services
 from clients.models import AuditEvent, Client, IdempotencyKey
 from tests.api import WRITE, ApiHttp, assert_error
 from tests.factories import AccessTokenFactory, ClientFactory
@@ -90,3 +93,37 @@ def test_the_database_refuses_two_creates_under_one_key(db):
     IdempotencyKey.objects.create(caller=caller, key="k", fingerprint="f", client=ClientFactory())
     with pytest.raises(IntegrityError):
         IdempotencyKey.objects.create(caller=caller, key="k", fingerprint="f", client=ClientFactory())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers: PostgreSQL (CI runs it)")
+def test_concurrent_retries_create_one_client(transactional_db, monkeypatch):
+    caller = ClientFactory()
+    both_created = threading.Barrier(2, timeout=10)
+    create = services.client_create
+
+    def create_then_wait(**kwargs):
+        new = create(**kwargs)
+        both_created.wait()  # both requests are past the key lookup and have made a client
+        return new
+
+    monkeypatch.setattr(services, "client_create", create_then_wait)
+    results = []
+
+    def attempt():
+        try:
+            results.append(
+                services.client_create_idempotent(
+                    caller_pk=caller.pk, key="k", actor=services.Actor.cli(), name="billing-job"
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(r).__name__ for r in results) == ["NewSecret", "Replay"]
+    assert results[0].client.pk == results[1].client.pk
+    assert Client.objects.filter(name="billing-job").count() == 1
