@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
@@ -101,6 +102,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return _django_validation(exc)
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(_flatten(exc.detail))
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "the request body is too large"), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body("invalid_request", "the request could not be processed"), status=400)
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "no such resource"), status=404)
     if isinstance(exc, DjangoPermissionDenied):

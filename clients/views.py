@@ -79,6 +79,12 @@ class ApiViewSet(GenericViewSet):
     def required_scope(self, request: Request) -> str:
         return self.read_scope if request.method in SAFE_METHODS else self.write_scope
 
+    def get_object(self):  # type: ignore[no-untyped-def]
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if any(ord(char) < 0x20 for char in value):  # no id or scope name has one; PostgreSQL refuses NUL
+            raise NotFound()
+        return super().get_object()
+
     def get_exception_handler(self):  # type: ignore[no-untyped-def]
         return api_exception_handler
 
@@ -244,7 +250,7 @@ class ClientViewSet(ApiViewSet):
         summary="List a client's secrets (metadata only)",
         responses={200: SecretSerializer(many=True), **errors(404)},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a handful per client: all of them at once
     def secrets(self, request: Request, client_id: str) -> Response:
         client = self.get_object()
         return Response(SecretSerializer(client.secrets.all(), many=True).data)

@@ -1,5 +1,6 @@
 """A pipeline's whole story over real HTTP: get a token from /oauth/token, then create, rotate and disable a client."""
 
+import pytest
 import requests
 
 from clients import services
@@ -13,7 +14,9 @@ def _token(base, client_id, secret, scope=None):
     return requests.post(f"{base}/oauth/token", data=form, auth=(client_id, secret), timeout=10)
 
 
-def test_a_pipeline_registers_rotates_and_disables_a_client(live_server, transactional_db):
+# serialized_rollback: put the migration-made gatehouse:* scopes back after the flush that ends a live test
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_pipeline_registers_rotates_and_disables_a_client(live_server):
     base = live_server.url
     services.scope_create(name="orders.read", actor=services.Actor.cli())
     pipeline = services.client_create(

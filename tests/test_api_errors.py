@@ -72,3 +72,28 @@ def test_no_error_repeats_the_presented_token(api):
     for response in (api.post("/api/v1/clients/", {"name": "x"}), api.get("/api/v1/clients/", token=token + "x")):
         assert token not in response.content.decode()
         assert token not in response.get("WWW-Authenticate", "")
+
+
+def test_a_control_character_in_a_path_is_not_found_not_a_database_error(api):
+    api.login(ADMIN)
+    for path in ("/api/v1/clients/%00/", "/api/v1/scopes/a%00b/", "/api/v1/clients/%01/secrets/"):
+        assert_error(api.get(path), 404, "not_found")
+
+
+def test_null_and_surrogate_characters_in_input_are_invalid_request(api):
+    api.login(ADMIN)
+    for raw in ('{"name": "x\\u0000"}', '{"name": "\\ud800"}'):
+        body = assert_error(api.post("/api/v1/clients/", raw=raw), 400, "invalid_request")
+        assert "name" in body["fields"]
+    assert_error(api.get("/api/v1/clients/", {"name": "\x00"}), 400, "invalid_request")
+
+
+def test_a_body_that_is_not_utf8_is_invalid_request(api):
+    api.login(WRITE)
+    assert_error(api.post("/api/v1/clients/", raw=b"\xff\xfe"), 400, "invalid_request")
+
+
+def test_a_huge_body_is_request_too_large(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    api.login(WRITE)
+    assert_error(api.post("/api/v1/clients/", {"name": "x", "description": "a" * 2000}), 413, "request_too_large")
