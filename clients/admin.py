@@ -453,5 +453,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return "—"
         pairs = ((k, *(v if isinstance(v, list) and len(v) == 2 else ["", v])) for k, v in obj.changes.items())
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", pairs)
-        head = "<tr><th>field</th><th>before</th><th>after</th></tr>"
-        return format_html('<table class="gh-changes">{}{}</table>', format_html(head), rows)
+        return format_html(
+            '<table class="gh-changes"><tr><th>field</th><th>before</th><th>after</th></tr>{}</table>', rows
+        )
