@@ -33,6 +33,7 @@ from tokens.views import issuer
 admin.site.site_header = "Gatehouse"
 admin.site.site_title = "Gatehouse staff portal"
 admin.site.index_title = "Dashboard"
+admin.site.enable_nav_sidebar = False  # the pages are wide tables; the dashboard links everywhere
 admin.site.site_url = None  # no public site to link to: the root serves only the OAuth endpoints
 
 EXPIRING_SOON = timedelta(days=7)
@@ -75,6 +76,16 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TitledListMixin:
+    """A plain list title ("Clients") instead of the admin's "Select client to change"."""
+
+    list_title = ""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {"title": self.list_title, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
 @dataclass(frozen=True)
 class _Confirmable:
     """A one-click change on a client, confirmed on its own page that states the consequence."""
@@ -93,12 +104,13 @@ _CLIENT_ACTIONS = {
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(TitledListMixin, admin.ModelAdmin):
+    list_title = "Clients"
     list_display = ["name", "client_id", "status", "scope_list", "can_introspect", "created_at"]
     list_filter = [StatusFilter, "scopes", "can_introspect"]
     search_fields = ["name", "client_id"]
     fieldsets = [
-        (None, {"fields": ["name", "client_id", "description", "status"]}),
+        (None, {"fields": ["name", "client_id", "description"]}),
         ("Access", {"fields": ["scopes", "can_introspect", "token_ttl"]}),
         ("Record", {"fields": ["created_at", "created_by", "updated_at"]}),
     ]
@@ -163,8 +175,9 @@ class ClientAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         client = self.get_object(request, unquote(object_id))
+        extra_context = {**(extra_context or {}), "show_save_and_add_another": False}
         if client is not None and self.has_view_or_change_permission(request, client):
-            extra_context = {**(extra_context or {}), **self._glance(request, client)}
+            extra_context.update(self._glance(request, client))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _glance(self, request: HttpRequest, client: Client) -> dict[str, Any]:
@@ -321,7 +334,8 @@ class ClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
+    list_title = "Scope catalogue"
     list_display = ["name", "description", "client_count"]
     search_fields = ["name", "description"]
     actions = None  # bulk delete would bypass the in-use check and the audit trail
@@ -388,7 +402,7 @@ class ExpiringFilter(admin.SimpleListFilter):
         return queryset.filter(services.secrets_expiring(period)) if period else queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TitledListMixin, admin.ModelAdmin):
     """Viewable by staff with the view permission; nobody, not even a superuser, can add, change or delete."""
 
     actions = None
@@ -411,6 +425,7 @@ def _client_link(client: Client | None) -> str:
 
 @admin.register(ClientSecret)
 class ClientSecretAdmin(ReadOnlyAdmin):
+    list_title = "Client secrets"
     list_display = ["hint", "client_name", "state", "valid_until", "created_at", "created_by"]
     list_filter = [ExpiringFilter]
     list_select_related = ["client"]
@@ -428,10 +443,17 @@ class ClientSecretAdmin(ReadOnlyAdmin):
         return badge(obj.state().value)
 
 
+class DateFilter(admin.DateFieldListFilter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "date"
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
+    list_title = "Audit trail"
     list_display = ["at", "actor_type", "actor", "address", "action", "client_name", "target", "summary"]
-    list_filter = ["action", "actor_type", ("client", admin.RelatedOnlyFieldListFilter), "at"]
+    list_filter = ["action", "actor_type", ("client", admin.RelatedOnlyFieldListFilter), ("at", DateFilter)]
     list_select_related = ["client"]
     search_fields = ["actor", "target", "client__name", "client__client_id"]
     date_hierarchy = "at"

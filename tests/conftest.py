@@ -70,7 +70,7 @@ def resource_server(db):
 def _staff_user(username: str, group: str):
     from django.contrib.auth.models import Group, User
 
-    user = User.objects.create_user(username, password=f"{username}-password-1", is_staff=True)
+    user = User.objects.create_user(username, is_staff=True)  # no password: tests log in with force_login
     user.groups.add(Group.objects.get(name=group))
     return user
 

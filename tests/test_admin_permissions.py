@@ -108,7 +108,7 @@ def test_without_the_add_permission_nobody_registers(db):
 
 def test_clients_are_never_deleted_in_the_portal_not_even_by_a_superuser(db):
     client = ClientFactory()
-    http = logged_in(User.objects.create_superuser("root", password="x"))
+    http = logged_in(User.objects.create_superuser("root"))
     assert http.post(f"/admin/clients/client/{client.pk}/delete/", {"post": "yes"}).status_code == 403
     assert "delete_selected" not in http.get("/admin/clients/client/").content.decode()
     assert Client.objects.filter(pk=client.pk).exists()
