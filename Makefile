@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup serve test lint
+.PHONY: setup serve test lint bench bench-scale
 
 setup: $(VENV)/.installed
 
@@ -27,3 +27,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+bench: setup  ## side by side with vanilla django-oauth-toolkit and the bare-Django floor (needs wrk, PostgreSQL)
+	bench/compare.sh --python $(PY)
+
+bench-scale: setup  ## 1M live + 1M expired tokens, purge under load, worker memory (needs wrk, PostgreSQL)
+	$(PY) bench/scale.py $(BENCH_ARGS)

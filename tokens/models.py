@@ -8,8 +8,8 @@ are Unix seconds: that is what RFC 7662 reports (`iat`, `exp`) and it keeps the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Max, Q
