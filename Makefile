@@ -9,10 +9,11 @@ PORT ?= 8000
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tests/peers/node/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/peers/node --no-audit --no-fund --silent; fi
 	touch $@
 
 serve: setup
