@@ -91,10 +91,9 @@ class ClientManager(models.Manager["Client"]):
 
 
 def _as_datetime(value: object) -> datetime | None:
-    """A timestamp column read with a raw cursor: a datetime on PostgreSQL, text on SQLite."""
+    """A timestamp column read with a raw cursor: aware on PostgreSQL, naive UTC (or text) on SQLite."""
     if value is None:
         return None
-    # SQLite's converter already gives a datetime, but a naive one (UTC, as Django stores it).
     parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
     if parsed is None:
         raise ValueError("unreadable timestamp in the database")
