@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from clients.models import Client
 from clients.roles import sync_roles
 from tests.factories import ClientFactory, ScopeFactory
 
@@ -125,12 +126,15 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
     assert secret in page.locator("#curl-command").inner_text()
     shot(page, "secret-once", "#client-secret", "#curl-command")
     assert token_status(live_server, client_id, secret) == 200
+    assert Client.objects.filter(name="billing-job").count() == 1
 
-    # Leaving the page loses the secret: the client page only knows its hint.
-    page.get_by_role("link", name="I have saved the secret").click()
-    page.wait_for_url(re.compile(r"/change/$"))
+    # Reloading the page (a resubmitted POST) neither registers again nor shows the secret: it lands on the
+    # client's page, which only knows the secret's hint.
     page.reload()
+    page.wait_for_url(re.compile(r"/change/$"))
+    page.get_by_text("already submitted").wait_for()
     assert secret not in page.content()
+    assert Client.objects.filter(name="billing-job").count() == 1
     expect(page.locator("tr.gh-secret-row")).to_have_count(1)
 
     # Rotate with a 24 hour grace: both secrets work, the history shows both.
@@ -146,6 +150,10 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
     assert token_status(live_server, client_id, new_secret) == 200
     assert token_status(live_server, client_id, secret) == 200
     page.get_by_role("link", name="I have saved the secret").click()
+    page.wait_for_url(re.compile(r"/change/$"))
+    page.goto("/admin/")
+    shot(page, "dashboard")
+    page.go_back()
     expect(page.locator("tr[data-state='active']")).to_have_count(1)
     expect(page.locator("tr[data-state='in grace']")).to_have_count(1)
     assert new_secret not in page.content() and secret not in page.content()
@@ -177,8 +185,6 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
         "client.create",
     ]
     shot(page, "audit")
-    page.goto("/admin/")
-    shot(page, "dashboard")
 
 
 def test_an_auditor_sees_the_client_but_cannot_rotate(portal):

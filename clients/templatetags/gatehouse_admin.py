@@ -18,4 +18,4 @@ def gatehouse_recent_audit(count: int) -> list:
     """The newest audit events, for the index sidebar."""
     from clients.models import AuditEvent
 
-    return list(AuditEvent.objects.all()[:count])
+    return list(AuditEvent.objects.select_related("client")[:count])
