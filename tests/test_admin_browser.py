@@ -177,6 +177,11 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
 
     page.goto("/admin/clients/client/")
     shot(page, "clients")
+    page.goto("/admin/clients/scope/")
+    page.get_by_role("link", name="orders.read").click()
+    page.get_by_role("link", name="Delete").click()
+    expect(page.locator("#scope-holders li")).to_have_count(2)
+    shot(page, "scope-in-use")
     page.goto("/admin/clients/auditevent/")
     assert page.locator("td.field-action").all_inner_texts()[:4] == [
         "client.disable",
