@@ -1,0 +1,81 @@
+"""gunicorn.conf.py: production defaults from the environment, command-line flags still win, quiet probes."""
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gunicorn.glogging import Logger
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def printed_config(tmp_path, *flags: str, **env: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GATEHOUSE_", "WEB_CONCURRENCY"))}
+    environ.update(PROMETHEUS_MULTIPROC_DIR=str(tmp_path), **env)
+    out = subprocess.run(
+        [str(GUNICORN), "--print-config", *flags, "config.wsgi:application"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
+
+
+def test_defaults_are_sync_workers_from_cpu_count_with_recycling_and_a_tmpfs_heartbeat(tmp_path):
+    config = printed_config(tmp_path)
+    assert config["worker_class"] == "sync"
+    assert int(config["workers"]) == 2 * os.cpu_count() + 1
+    assert config["bind"] == "['127.0.0.1:8000']"
+    assert config["preload_app"] == "False"
+    assert int(config["max_requests"]) > 0 and int(config["max_requests_jitter"]) > 0
+    assert config["timeout"] == "30"
+    assert config["worker_tmp_dir"] == "/dev/shm"
+
+
+def test_environment_sets_workers_and_bind(tmp_path):
+    config = printed_config(tmp_path, GATEHOUSE_WORKERS="5", GATEHOUSE_BIND="0.0.0.0:9000")
+    assert config["workers"] == "5"
+    assert config["bind"] == "['0.0.0.0:9000']"
+    assert printed_config(tmp_path, WEB_CONCURRENCY="3")["workers"] == "3"
+
+
+def test_command_line_flags_win_over_the_file_and_the_environment(tmp_path):
+    config = printed_config(tmp_path, "-w", "2", "-b", "127.0.0.1:8303", GATEHOUSE_WORKERS="9")
+    assert config["workers"] == "2"
+    assert config["bind"] == "['127.0.0.1:8303']"
+
+
+@pytest.fixture
+def conf(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [("/healthz", False), ("/readyz", False), ("/metrics", False), ("/oauth/token", False), ("/admin/login/", True)],
+)
+def test_gunicorn_access_log_skips_probes_and_the_self_logged_oauth_endpoints(conf, monkeypatch, path, logged):
+    calls = []
+    monkeypatch.setattr(Logger, "access", lambda self, *args: calls.append(args))
+    logger = conf["AccessLogger"].__new__(conf["AccessLogger"])  # no gunicorn config needed to test the filter
+    logger.access(None, SimpleNamespace(path=path), {}, 0.001)
+    assert bool(calls) is logged
+
+
+def test_hooks_clear_stale_metric_files_and_retire_dead_workers(conf, tmp_path, monkeypatch):
+    (tmp_path / "counter_123.db").write_bytes(b"stale")
+    conf["on_starting"](None)
+    assert list(tmp_path.iterdir()) == []
+
+    retired = []
+    monkeypatch.setattr("prometheus_client.multiprocess.mark_process_dead", retired.append)
+    conf["child_exit"](None, SimpleNamespace(pid=4242))
+    assert retired == [4242]
