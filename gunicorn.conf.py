@@ -83,10 +83,33 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
-    """A dead worker's gauges must stop counting; its counters stay in the totals."""
+    """A dead worker's counts stay in the totals, folded into one archive file per kind (see below)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    fold_dead_worker(os.environ["PROMETHEUS_MULTIPROC_DIR"], worker.pid)
+
+
+def fold_dead_worker(folder: str, pid: int) -> None:
+    """Add a dead worker's counters and histograms into `<kind>_archive.db` and delete its own files.
+
+    Workers are recycled (max_requests) and each leaves its files behind; without folding, every scrape would
+    read one more pair of files per recycled worker, forever. Only the master writes the archive.
+    """
+    from prometheus_client.mmap_dict import MmapedDict
+
+    for kind in ("counter", "histogram"):
+        dead = os.path.join(folder, f"{kind}_{pid}.db")
+        if not os.path.exists(dead):
+            continue
+        archive = MmapedDict(os.path.join(folder, f"{kind}_archive.db"))
+        try:
+            for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(dead):
+                total, _ = archive.read_value(key)
+                archive.write_value(key, total + value, 0.0)
+        finally:
+            archive.close()
+        os.remove(dead)
 
 
 def on_exit(server):  # type: ignore[no-untyped-def]

@@ -9,6 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 from gunicorn.glogging import Logger
+from prometheus_client import CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -79,3 +82,23 @@ def test_hooks_clear_stale_metric_files_and_retire_dead_workers(conf, tmp_path, 
     monkeypatch.setattr("prometheus_client.multiprocess.mark_process_dead", retired.append)
     conf["child_exit"](None, SimpleNamespace(pid=4242))
     assert retired == [4242]
+
+
+def test_a_recycled_workers_counts_are_folded_into_one_archive_and_its_files_removed(conf, tmp_path):
+    key = mmap_key("gatehouse_token_requests", "gatehouse_token_requests_total", ["outcome"], ["issued"], "help")
+
+    def worker_file(pid: int, count: float) -> None:
+        values = MmapedDict(str(tmp_path / f"counter_{pid}.db"))
+        values.write_value(key, count, 0.0)
+        values.close()
+
+    worker_file(101, 5)
+    worker_file(102, 7)
+    worker_file(103, 11)  # still alive
+    conf["fold_dead_worker"](str(tmp_path), 101)
+    conf["fold_dead_worker"](str(tmp_path), 102)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_103.db", "counter_archive.db"]
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    assert registry.get_sample_value("gatehouse_token_requests_total", {"outcome": "issued"}) == 5 + 7 + 11
