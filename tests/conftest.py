@@ -49,6 +49,14 @@ class OAuthHttp:
         return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
 
 
+def pytest_configure(config):
+    # The live server's request threads must not keep database connections open past a request, or PostgreSQL
+    # refuses to drop the test database at the end of the run.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture
 def oauth(db) -> OAuthHttp:
     return OAuthHttp()
