@@ -23,7 +23,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # The application (.dockerignore keeps out the virtualenv, tests, databases and version control).
 COPY . .
 # Hashed, compressed static files for WhiteNoise. The key only lets settings load; nothing is signed with it.
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v0
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret GATEHOUSE_STATIC_MANIFEST=1 \
+    python manage.py collectstatic --noinput -v0
 
 # Runtime stage: the virtualenv and the application, run by an unprivileged user.
 FROM python:${PYTHON_VERSION}-slim-bookworm

@@ -102,9 +102,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Static files are collected at build time and served by WhiteNoise. Hashed, compressed names need the manifest
-# that collectstatic writes, so they are used only when it exists (the container image); tests and development
-# run without collectstatic.
-_STATIC_MANIFEST = not DEBUG and (STATIC_ROOT / "staticfiles.json").exists()
+# that collectstatic writes, so by default they are used only once it exists (the container image); tests and
+# development run without collectstatic. The image's build sets GATEHOUSE_STATIC_MANIFEST=1 to write it.
+_STATIC_MANIFEST = env_bool("GATEHOUSE_STATIC_MANIFEST", not DEBUG and (STATIC_ROOT / "staticfiles.json").exists())
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
