@@ -52,19 +52,47 @@ errorlog = "-"
 loglevel = os.environ.get("GATEHOUSE_GUNICORN_LOG_LEVEL", "info")
 accesslog = os.environ.get("GATEHOUSE_ACCESS_LOG", "-") or None
 
+# gunicorn's own lines in the application's format: JSON unless debugging, as config/settings.py decides.
+_debug = os.environ.get("DJANGO_DEBUG", "1").strip().lower() in ("1", "true", "yes", "on")
+LOG_FORMAT = os.environ.get("GATEHOUSE_LOG_FORMAT") or ("text" if _debug else "json")
+
 # Requests that gunicorn does not log: probes and scrapes (high volume, no news), and the OAuth endpoints, which
 # Gatehouse logs itself as structured lines with the client, outcome and request id (ops/middleware.py).
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/oauth/token", "/oauth/introspect", "/oauth/revoke"})
 
 
-class AccessLogger(Logger):
+class GatehouseLogger(Logger):
+    """gunicorn's logs as JSON lines (or gunicorn's text when debugging), without the quiet paths."""
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        if LOG_FORMAT == "json":
+            from ops.logs import JsonFormatter
+
+            for handler in self.error_log.handlers + self.access_log.handlers:
+                handler.setFormatter(JsonFormatter())
+
     def access(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
-        if req.path in QUIET_PATHS:
+        if req.path in QUIET_PATHS or not self.access_log_enabled:
             return
-        super().access(resp, req, environ, request_time)
+        if LOG_FORMAT != "json":
+            super().access(resp, req, environ, request_time)
+            return
+        request_id = next((value for name, value in resp.headers if name.lower() == "x-request-id"), None)
+        fields = {
+            "method": req.method,
+            "path": req.path,
+            "status": resp.status_code,
+            "bytes": resp.sent,
+            "latency_ms": round(request_time.total_seconds() * 1000, 2),
+            "request_id": request_id,
+            "address": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+        self.access_log.info("http request", extra={"fields": fields})
 
 
-logger_class = AccessLogger
+logger_class = GatehouseLogger
 
 # Metrics from several workers: each worker writes its own files in one folder, /metrics adds them up.
 # The variable must be set before any worker imports prometheus_client, so it is set here, in the master.

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tokens.views import Outcome
+
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 ENDPOINTS = ("token", "introspect", "revoke")
@@ -52,7 +54,7 @@ _latency = {endpoint: LATENCY.labels(endpoint) for endpoint in ENDPOINTS}
 _introspections = {result: INTROSPECTIONS.labels(result) for result in INTROSPECTION_RESULTS}
 
 
-def observe(outcome, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def observe(outcome: Outcome, seconds: float) -> None:
     """Count one OAuth request (a tokens.views.Outcome) that took `seconds`."""
     endpoint, result = outcome.endpoint, outcome.result or "server_error"
     latency = _latency.get(endpoint) or LATENCY.labels(endpoint)
@@ -61,8 +63,16 @@ def observe(outcome, seconds: float) -> None:  # type: ignore[no-untyped-def]
         TOKEN_REQUESTS.labels(outcome.client_id if outcome.authenticated else UNAUTHENTICATED, result).inc()
     elif endpoint == "introspect":
         _introspections[result if result in ("active", "inactive") else "refused"].inc()
-    if outcome.reason or result == "invalid_client":
-        AUTH_FAILURES.labels(endpoint, outcome.reason or MALFORMED).inc()
+    reason = failure_reason(outcome)
+    if reason:
+        AUTH_FAILURES.labels(endpoint, reason).inc()
+
+
+def failure_reason(outcome: Outcome) -> str:
+    """Why client authentication failed, or "" when it did not."""
+    if outcome.reason:
+        return outcome.reason
+    return MALFORMED if outcome.result == "invalid_client" else ""
 
 
 class LiveTokens:

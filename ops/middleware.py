@@ -21,7 +21,7 @@ from time import perf_counter
 from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
-from tokens.views import loggable_client_id
+from tokens.views import Outcome, loggable_client_id
 
 access_log = logging.getLogger("gatehouse.access")
 
@@ -55,7 +55,7 @@ class OpsMiddleware:
         return response
 
     @staticmethod
-    def log(request: HttpRequest, response: HttpResponse, outcome, elapsed: float) -> None:  # type: ignore[no-untyped-def]
+    def log(request: HttpRequest, response: HttpResponse, outcome: Outcome, elapsed: float) -> None:
         fields = {
             "endpoint": outcome.endpoint,
             "client_id": loggable_client_id(outcome.client_id) if outcome.client_id else None,
@@ -65,8 +65,9 @@ class OpsMiddleware:
             "request_id": request.request_id,  # type: ignore[attr-defined]
             "address": request.META.get("REMOTE_ADDR"),
         }
-        if outcome.reason:
-            fields["reason"] = outcome.reason
+        reason = metrics.failure_reason(outcome)
+        if reason:
+            fields["reason"] = reason
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
         if access_log.isEnabledFor(level):
             # makeRecord + handle, not log(): skips the stack walk that finds the caller, which this line never needs.

@@ -1,13 +1,16 @@
 """gunicorn.conf.py: production defaults from the environment, command-line flags still win, quiet probes."""
 
+import json
 import os
 import runpy
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from prometheus_client import CollectorRegistry
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
@@ -58,7 +61,14 @@ def test_command_line_flags_win_over_the_file_and_the_environment(tmp_path):
 @pytest.fixture
 def conf(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GATEHOUSE_LOG_FORMAT", "text")
     return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def gunicorn_logger(conf):
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    return conf["GatehouseLogger"](cfg)
 
 
 @pytest.mark.parametrize(
@@ -68,9 +78,28 @@ def conf(tmp_path, monkeypatch):
 def test_gunicorn_access_log_skips_probes_and_the_self_logged_oauth_endpoints(conf, monkeypatch, path, logged):
     calls = []
     monkeypatch.setattr(Logger, "access", lambda self, *args: calls.append(args))
-    logger = conf["AccessLogger"].__new__(conf["AccessLogger"])  # no gunicorn config needed to test the filter
-    logger.access(None, SimpleNamespace(path=path), {}, 0.001)
+    gunicorn_logger(conf).access(None, SimpleNamespace(path=path), {}, 0.001)
     assert bool(calls) is logged
+
+
+def test_gunicorn_access_lines_are_json_with_the_request_id(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GATEHOUSE_LOG_FORMAT", "json")
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    logger = gunicorn_logger(conf)
+    resp = SimpleNamespace(status_code=302, sent=0, headers=[("Location", "/admin/"), ("X-Request-ID", "r-1")])
+    req = SimpleNamespace(path="/admin/login/", method="POST")
+    environ = {"REMOTE_ADDR": "10.0.0.7", "HTTP_USER_AGENT": 'curl/8 "quoted"'}
+
+    logger.access(resp, req, environ, timedelta(milliseconds=12))
+
+    entry = json.loads(capsys.readouterr().out)
+    assert entry["logger"] == "gunicorn.access"
+    assert entry["path"] == "/admin/login/"
+    assert entry["status"] == 302
+    assert entry["latency_ms"] == 12
+    assert entry["request_id"] == "r-1"
+    assert entry["user_agent"] == 'curl/8 "quoted"'
 
 
 def test_hooks_clear_stale_metric_files_and_retire_dead_workers(conf, tmp_path, monkeypatch):
