@@ -4,8 +4,9 @@
         requests.post(a.url + "/oauth/token", ...)
 
 Each instance is a gunicorn master started from the project root (so it reads gunicorn.conf.py) on a free
-loopback port, with debug off, JSON logs in `instance.log_path`, and its own metrics folder. `start()` waits
-until `/readyz` answers 200; `stop()` sends SIGTERM and waits. The database must already be migrated and must
+loopback port, with debug off, JSON logs in `instance.log_path` (read them with `log()` before `stop()`, which
+deletes them), and its own metrics folder. `wait_ready()` waits until `/readyz` answers 200; `stop()` sends SIGTERM
+and waits. The database must already be migrated and must
 be one that other processes can see (PostgreSQL, or a SQLite file; not an in-memory test database).
 """
 
@@ -133,7 +134,14 @@ def running(count: int, database_url: str, *, workers: int = 1, **env: str) -> I
         for instance in instances:
             instance.start()
         for instance in instances:
-            instance.wait_ready()
+            try:
+                instance.wait_ready()
+            except RuntimeError:
+                # Most likely the free port was taken between choosing and binding it: one more try.
+                if instance.process is None or instance.process.poll() is None:
+                    raise
+                instance.stop()
+                instance.start().wait_ready()
         yield instances
     finally:
         for instance in instances:
