@@ -8,6 +8,8 @@ import json
 import logging
 import time
 
+_encoder = json.JSONEncoder(default=str)  # one encoder for every line: json.dumps(default=...) makes one per call
+
 
 def _timestamp(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
@@ -28,7 +30,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encoder.encode(entry)
 
 
 class TextFormatter(logging.Formatter):
