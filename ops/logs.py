@@ -1,12 +1,16 @@
 """Log formatting: one JSON object per line in production, readable text in development.
 
-A log call may pass structured fields as `extra={"fields": {...}}`; both formats print them. Callers never put a
-secret or token in a message or a field (tests/test_log_secrets.py checks the OAuth flows).
+A log call may pass structured fields as `extra={"fields": {...}}`; both formats print them, and any line written
+while a request is served carries that request's id (set by ops.middleware). Callers never put a secret or token
+in a message or a field (tests/test_log_secrets.py checks the OAuth flows).
 """
 
 import json
 import logging
 import time
+from contextvars import ContextVar
+
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 _encoder = json.JSONEncoder(default=str)  # one encoder for every line: json.dumps(default=...) makes one per call
 
@@ -28,6 +32,10 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if fields:
             entry.update(fields)
+        if "request_id" not in entry:
+            request_id = current_request_id.get()
+            if request_id is not None:
+                entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encoder.encode(entry)
@@ -41,6 +49,8 @@ class TextFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if fields:
             line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        elif (request_id := current_request_id.get()) is not None:
+            line += f" request_id={request_id}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

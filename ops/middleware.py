@@ -6,7 +6,7 @@ the real endpoints would turn them into 400s and 301s. They are not logged, so p
 log lines.
 
 Every other request gets a request id (the caller's `X-Request-ID` when it is short and plain, else a new one),
-returned in `X-Request-ID`. An OAuth request (one whose view left a `request.oauth` outcome, see tokens.views)
+returned in `X-Request-ID` and added to every log line written while the request is served. An OAuth request (one whose view left a `request.oauth` outcome, see tokens.views)
 is then counted in the metrics and written as one line on the `gatehouse.access` logger.
 """
 
@@ -21,6 +21,7 @@ from time import perf_counter
 from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
+from ops.logs import current_request_id
 from tokens.views import Outcome, loggable_client_id
 
 access_log = logging.getLogger("gatehouse.access")
@@ -45,7 +46,11 @@ class OpsMiddleware:
             return route(request)
         start = perf_counter()
         request.request_id = rid = request_id(request)  # type: ignore[attr-defined]
-        response = self.get_response(request)
+        context = current_request_id.set(rid)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(context)
         response["X-Request-ID"] = rid
         outcome = getattr(request, "oauth", None)
         if outcome is not None:

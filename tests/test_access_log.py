@@ -79,6 +79,19 @@ def test_an_unsafe_or_long_request_id_is_replaced_by_a_new_one(db, client, prese
     assert int(rid, 16) >= 0
 
 
+def test_other_lines_written_during_a_request_carry_its_id(oauth, service, caplog):
+    caplog.set_level(logging.INFO)
+    caplog.handler.setFormatter(JsonFormatter())
+    oauth.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials"},
+        auth=(service.client_id, "gth_cs_" + "x" * 49),
+        HTTP_X_REQUEST_ID="req-42",
+    )
+    warning = next(line for line in caplog.text.splitlines() if "client authentication failed" in line)
+    assert json.loads(warning)["request_id"] == "req-42"
+
+
 def test_json_format_is_one_object_per_line_with_the_fields_at_the_top(oauth, service, access):
     oauth.token(service)
     line = JsonFormatter().format(access()[0])
