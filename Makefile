@@ -28,6 +28,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/hadolint Dockerfile
 
 bench: setup  ## side by side with vanilla django-oauth-toolkit and the bare-Django floor (needs wrk, PostgreSQL)
 	bench/compare.sh --python $(PY)

@@ -122,7 +122,17 @@ def main() -> None:
         rs = json.loads(manage(env, "client", "create", "bench-rs", "--introspect", "--json"))
         gunicorn = str(Path(PY).parent / "gunicorn")
         server = subprocess.Popen(
-            [gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "config.wsgi:application"],
+            # --max-requests 0: gunicorn.conf.py recycles workers, which would change the pids whose RSS is sampled.
+            [
+                gunicorn,
+                "-w",
+                str(args.workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--max-requests",
+                "0",
+                "config.wsgi:application",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
