@@ -96,8 +96,7 @@ def test_the_database_refuses_two_creates_under_one_key(db):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers: PostgreSQL (CI runs it)")
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_retries_create_one_client(monkeypatch):
+def test_concurrent_retries_create_one_client(transactional_db, monkeypatch):
     caller = ClientFactory()
     both_created = threading.Barrier(2, timeout=10)
     create = services.client_create

@@ -1,6 +1,8 @@
 """Real OAuth client libraries against a live Gatehouse: requests-oauthlib, Authlib and a DOT resource server."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +133,35 @@ def test_django_oauth_toolkit_resource_server_accepts_gatehouse_tokens(metadata,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"statuses": [200, 403, 403, 403]}
+
+
+NODE_PEERS = PEERS / "node"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("GATEHOUSE_REQUIRE_NODE")
+    and not (shutil.which("node") and (NODE_PEERS / "node_modules").exists()),
+    reason="node and `npm ci --prefix tests/peers/node` are needed (make setup does it when npm is present)",
+)
+def test_oauth4webapi_and_openid_client_discover_and_use_gatehouse(live_server, service, resource_server):
+    """RFC 8414 discovery as third-party libraries do it, then the grant, introspection and revocation."""
+    done = subprocess.run(
+        [
+            "node",
+            str(NODE_PEERS / "discover.mjs"),
+            live_server.url,
+            service.client_id,
+            service.secret,
+            resource_server.client_id,
+            resource_server.secret,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["oauth4webapi"] == {"issuer": live_server.url, "token_endpoint": f"{live_server.url}/oauth/token"}
+    assert seen["grant"] == {"token_type": "bearer", "scope": "orders.read", "expires_in": 3600}
+    assert seen["introspection"] == {"active": True, "client_id": service.client_id, "scope": "orders.read"}
+    assert seen["after_revocation"] is False

@@ -23,6 +23,6 @@ def delete_unused_api_scopes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("clients", "0002_idempotency_key")]
+    dependencies = [("clients", "0003_idempotency_key")]
 
     operations = [migrations.RunPython(create_api_scopes, delete_unused_api_scopes)]
