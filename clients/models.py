@@ -220,7 +220,7 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
 
 
-# The scopes that authorize Gatehouse's own management API (created by migration 0002, see docs/api.md).
+# The scopes that authorize Gatehouse's own management API (created by migration 0004_api_scopes, see docs/api.md).
 API_SCOPES = {
     "gatehouse:clients:read": "Management API: list and read clients, their secrets' metadata and scopes.",
     "gatehouse:clients:write": "Management API: register, change, rotate and disable clients; manage scopes.",

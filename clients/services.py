@@ -347,13 +347,13 @@ def _fingerprint(fields: dict[str, Any]) -> str:
 
 def _create_once(*, caller_pk: int, key: str, fingerprint: str, actor: Actor, fields: dict) -> NewSecret | Replay:
     with transaction.atomic():
+        # Keys are kept for a day: the caller's older ones go now, so the table holds one day of creates.
+        IdempotencyKey.objects.filter(caller_id=caller_pk, created_at__lte=timezone.now() - IDEMPOTENCY_WINDOW).delete()
         previous = IdempotencyKey.objects.select_related("client").filter(caller_id=caller_pk, key=key).first()
-        if previous is not None and previous.created_at > timezone.now() - IDEMPOTENCY_WINDOW:
+        if previous is not None:
             if previous.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used before with a different request")
             return Replay(previous.client)
-        if previous is not None:
-            previous.delete()
         new = client_create(actor=actor, **fields)
         IdempotencyKey.objects.create(caller_id=caller_pk, key=key, fingerprint=fingerprint, client=new.client)
     return new

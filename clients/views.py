@@ -67,7 +67,7 @@ class Pages(PageNumberPagination):
 
 
 class ApiViewSet(GenericViewSet):
-    """Bearer authentication, one scope per action, the API's error shape, JSON only."""
+    """Bearer authentication, a read scope for GET and a write scope for the rest, the API's error shape, JSON."""
 
     authentication_classes = [BearerAuthentication]
     permission_classes = [HasScope]

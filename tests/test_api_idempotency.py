@@ -80,6 +80,15 @@ def test_a_key_may_be_reused_after_a_day(api):
     assert IdempotencyKey.objects.get(caller=caller, key="deploy-42").client.client_id == second.json()["client_id"]
 
 
+def test_a_callers_expired_keys_are_removed_on_its_next_create(api):
+    caller = api.login(WRITE)
+    _create(api, key="old")
+    with time_machine.travel(timezone.now() + timezone.timedelta(hours=25)):
+        api.token = AccessTokenFactory(client=caller, scope=WRITE).plaintext
+        _create(api, key="new")
+    assert list(IdempotencyKey.objects.filter(caller=caller).values_list("key", flat=True)) == ["new"]
+
+
 @pytest.mark.parametrize("key", ["", "x" * 256, "naïve", "with space"])
 def test_a_malformed_key_is_refused(api, key):
     api.login(WRITE)
