@@ -28,7 +28,8 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GATEHOUSE_BIND", "127.0.0.1:8000")
-worker_class = "sync"
+worker_class = os.environ.get("GATEHOUSE_WORKER_CLASS", "gthread")
+threads = _int("GATEHOUSE_THREADS", 4)
 workers = _int("GATEHOUSE_WORKERS", _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1))
 preload_app = False
 
