@@ -49,6 +49,20 @@ class OAuthHttp:
         return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """Failed-authentication counters are process-wide: each test starts with none."""
+    from django.core.cache import cache
+
+    from tokens import throttle
+
+    cache.clear()
+    throttle.forget_all()
+    yield
+    cache.clear()
+    throttle.forget_all()
+
+
 @pytest.fixture
 def oauth(db) -> OAuthHttp:
     return OAuthHttp()

@@ -21,12 +21,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from clients.models import Authentication, Client, Scope
+from tokens import signals, throttle
 from tokens.exceptions import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
     MethodNotAllowed,
     OAuthError,
+    SlowDown,
     TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -79,6 +81,14 @@ class OAuthView(APIView):
 
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
+        self.address = throttle.client_address(django_request)
+        try:
+            throttle.check(self.address)  # before anything else: a blocked address gets no credential check
+        except throttle.Blocked as blocked:
+            raise SlowDown(
+                "too many failed client authentications from this address; retry later",
+                headers={"Retry-After": str(blocked.retry_after)},
+            ) from None
         return self.handle(django_request, parse_form(django_request))
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
@@ -88,6 +98,8 @@ class OAuthView(APIView):
         raise MethodNotAllowed(f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"})
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, InvalidClient):
+            self.client_authentication_failed(exc)
         if isinstance(exc, OAuthError):
             return oauth_response({"error": exc.error, "error_description": exc.description}, exc.status, exc.headers)
         if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
@@ -105,17 +117,42 @@ class OAuthView(APIView):
     def authentication_failed(
         self, creds: ClientCredentials, request: HttpRequest, auth: Authentication | None = None
     ) -> InvalidClient:
-        """Log why authentication failed (never the secret) and build the error the client sees."""
+        """Find out why authentication failed and build the error the client sees (logged when it is raised)."""
         auth = auth or Client.objects.authenticate(creds.client_id, creds.secret, now=timezone.now())
-        reason = auth.failure or "changed during the request"
+        return InvalidClient(
+            "client authentication failed",
+            headers=BASIC_CHALLENGE if creds.basic else None,
+            reason=auth.failure or "changed during the request",
+            client_id=creds.client_id,
+        )
+
+    def client_authentication_failed(self, exc: InvalidClient) -> None:
+        """Log, signal and count one failed client authentication; never the presented secret."""
+        address = getattr(self, "address", "")
+        client_id = _loggable(exc.client_id)
         log.warning(
             "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
             self.endpoint,
-            creds.client_id[:64],
-            request.META.get("REMOTE_ADDR"),
-            reason,
+            client_id,
+            address,
+            exc.reason,
         )
-        return InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+        signals.auth_failed.send(
+            type(self), endpoint=self.endpoint, client_id=client_id, address=address, reason=exc.reason
+        )
+        if exc.reason == "missing_credentials":
+            return  # no guess was made: a misconfigured client should not block its neighbours' address
+        failures, until = throttle.record_failure(address)
+        if until is not None and failures == settings.GATEHOUSE_AUTH_FAILURE_LIMIT:
+            log.warning("address blocked address=%s failures=%d until=%d", address, failures, until)
+            signals.address_blocked.send(type(self), address=address, failures=failures, until=until)
+
+
+def _loggable(client_id: str) -> str:
+    """A presented client id fit for a log line: short, one line, and not a secret sent in the wrong field."""
+    if "gth_cs_" in client_id or "gth_at_" in client_id:
+        return "[redacted]"
+    return client_id[:64].encode("unicode_escape").decode("ascii")
 
 
 def _requested_scopes(form: dict[str, str]) -> list[str] | None:
