@@ -35,6 +35,7 @@ from tokens.exceptions import (
 )
 from tokens.models import AccessToken
 from tokens.oauth import BASIC_CHALLENGE, ClientCredentials, client_credentials, parse_form
+from tokens.openapi import OAuthSchema
 
 log = logging.getLogger("gatehouse.oauth")
 
@@ -78,6 +79,7 @@ class OAuthView(APIView):
     content_negotiation_class = _JSONOnly
     http_method_names = ["post"]
     endpoint = ""
+    schema = OAuthSchema()
 
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
@@ -267,6 +269,7 @@ class MetadataView(APIView):
     throttle_classes = ()
     renderer_classes = (JSONRenderer,)
     content_negotiation_class = _JSONOnly
+    schema = OAuthSchema()
 
     def get(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         base = issuer(request)
