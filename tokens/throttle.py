@@ -20,6 +20,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 log = logging.getLogger("gatehouse.throttle")
@@ -86,7 +87,9 @@ def check(address: str) -> None:
         return
     try:
         until = _cache().get(_KEY + "block:" + address)
-    except Exception:  # noqa: BLE001 - the store being down must not take the endpoints down
+    except DatabaseError:
+        raise  # the database cache: the request needs the database anyway, answer 503 now rather than retry
+    except Exception:  # noqa: BLE001 - Redis being down must not take the endpoints down
         log.warning("throttle store unavailable; not checking blocks for a while", exc_info=False)
         until = None
     if until is not None and until > now:

@@ -288,3 +288,13 @@ class MetadataView(APIView):
         response = HttpResponse(json.dumps(body), content_type="application/json")
         response["Cache-Control"] = "public, max-age=60"
         return response
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, OperationalError | InterfaceError):
+            log.warning("database unavailable at metadata: %s", type(exc).__name__)
+            return oauth_response(
+                {"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable"},
+                503,
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return super().handle_exception(exc)
