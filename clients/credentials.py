@@ -60,3 +60,10 @@ def hint(value: str) -> str:
 def new_client_id() -> str:
     """A public client identifier: prefix plus 128 random bits in base62."""
     return CLIENT_ID_PREFIX + _base62(secrets.randbits(128), 22)
+
+
+def redact(value: str) -> str:
+    """`value` fit for a message or log line about a client id: a secret or token typed in its place is hidden."""
+    if CLIENT_SECRET_PREFIX in value or ACCESS_TOKEN_PREFIX in value:
+        return "[redacted]"
+    return value

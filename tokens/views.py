@@ -20,6 +20,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from clients import credentials
 from clients.models import Authentication, Client, Scope
 from tokens import signals, throttle
 from tokens.exceptions import (
@@ -152,9 +153,7 @@ class OAuthView(APIView):
 
 def _loggable(client_id: str) -> str:
     """A presented client id fit for a log line: short, one line, and not a secret sent in the wrong field."""
-    if "gth_cs_" in client_id or "gth_at_" in client_id:
-        return "[redacted]"
-    return client_id[:64].encode("unicode_escape").decode("ascii")
+    return credentials.redact(client_id)[:64].encode("unicode_escape").decode("ascii")
 
 
 def _requested_scopes(form: dict[str, str]) -> list[str] | None:
