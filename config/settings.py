@@ -86,6 +86,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1))
+    # A connection to a database that vanished without closing it (network partition) fails within about
+    # DATABASE_TCP_TIMEOUT seconds instead of the kernel's minutes: unacknowledged data and silent keepalives.
+    _tcp_timeout = env_int("DATABASE_TCP_TIMEOUT", 10, minimum=1)
+    for _name, _value in {
+        "keepalives": 1,
+        "keepalives_idle": _tcp_timeout,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": _tcp_timeout * 1000,
+    }.items():
+        DATABASES["default"]["OPTIONS"].setdefault(_name, _value)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 5,
