@@ -64,6 +64,27 @@ def create_client(database_url: str, name: str, *args: str) -> dict:
     return json.loads(manage(database_url, "client", "create", name, *args, "--json"))
 
 
+_CREATE_MANY = """
+import json
+from clients.models import Scope
+from clients.services import Actor, client_create, scope_create
+for name in {scopes!r}:
+    if not Scope.objects.filter(name=name).exists():
+        scope_create(name=name, actor=Actor.cli())
+out = {{}}
+for name, options in {clients!r}.items():
+    new = client_create(name=name, actor=Actor.cli(), **options)
+    out[name] = {{"client_id": new.client.client_id, "client_secret": new.plaintext}}
+print(json.dumps(out))
+"""
+
+
+def create_clients(database_url: str, clients: dict[str, dict], scopes: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Several clients in one process start (services.client_create keyword arguments per name)."""
+    script = _CREATE_MANY.format(scopes=list(scopes), clients=clients)
+    return json.loads(manage(database_url, "shell", "-v", "0", "-c", script).strip().splitlines()[-1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -44,8 +44,8 @@ def test_the_description_has_nothing_but_the_oauth_endpoints(client, db):
 @pytest.fixture(scope="module")
 def live():
     with harness.live_database() as url:
-        harness.manage(url, "scope", "create", "read")
-        rs = harness.create_client(url, "orders-api", "--introspect", "--scope", "read")
+        rs = harness.create_clients(url, {"orders-api": {"can_introspect": True, "scopes": ["read"]}}, ("read",))
+        rs = rs["orders-api"]
         server = harness.start_gunicorn(url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT="1000000")
         try:
             yield server, rs
