@@ -78,3 +78,12 @@ def service(db):
 def resource_server(db):
     """A client allowed to introspect."""
     return ClientFactory(name="orders-api", can_introspect=True)
+
+
+@pytest.fixture(scope="session")
+def live_database_url():
+    """A migrated database for live gunicorn servers (tests/harness.py), shared by the live tests of a run."""
+    from tests import harness
+
+    with harness.live_database() as url:
+        yield url

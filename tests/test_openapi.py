@@ -42,15 +42,15 @@ def test_the_description_has_nothing_but_the_oauth_endpoints(client, db):
 
 
 @pytest.fixture(scope="module")
-def live():
-    with harness.live_database() as url:
-        rs = harness.create_clients(url, {"orders-api": {"can_introspect": True, "scopes": ["read"]}}, ("read",))
-        rs = rs["orders-api"]
-        server = harness.start_gunicorn(url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT="1000000")
-        try:
-            yield server, rs
-        finally:
-            server.stop()
+def live(live_database_url):
+    made = harness.create_clients(
+        live_database_url, {"schema-rs": {"can_introspect": True, "scopes": ["read"]}}, ("read",)
+    )
+    server = harness.start_gunicorn(live_database_url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT="1000000")
+    try:
+        yield server, made["schema-rs"]
+    finally:
+        server.stop()
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live):

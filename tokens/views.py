@@ -106,7 +106,7 @@ class OAuthView(APIView):
         if isinstance(exc, OAuthError):
             return oauth_response({"error": exc.error, "error_description": exc.description}, exc.status, exc.headers)
         if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
-            log.warning("database unavailable at %s: %s", self.endpoint, type(exc).__name__)
+            log.warning("database unavailable at %s: %s: %s", self.endpoint, type(exc).__name__, _first_line(exc))
             return self.handle_exception(
                 TemporarilyUnavailable(
                     "the service is temporarily unavailable; retry shortly",
@@ -149,6 +149,11 @@ class OAuthView(APIView):
         if until is not None and failures == settings.GATEHOUSE_AUTH_FAILURE_LIMIT:
             log.warning("address blocked address=%s failures=%d until=%d", address, failures, until)
             signals.address_blocked.send(type(self), address=address, failures=failures, until=until)
+
+
+def _first_line(exc: Exception) -> str:
+    """A database error's own message (the driver's: no query parameters), on one short line."""
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 def _loggable(client_id: str) -> str:
@@ -290,7 +295,7 @@ class MetadataView(APIView):
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, OperationalError | InterfaceError):
-            log.warning("database unavailable at metadata: %s", type(exc).__name__)
+            log.warning("database unavailable at metadata: %s: %s", type(exc).__name__, _first_line(exc))
             return oauth_response(
                 {"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable"},
                 503,
