@@ -5,14 +5,15 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup serve test lint
+.PHONY: setup serve test lint bench bench-scale
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tests/peers/node/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/peers/node --no-audit --no-fund --silent; fi
 	touch $@
 
 serve: setup
@@ -27,3 +28,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/hadolint Dockerfile
+
+bench: setup  ## side by side with vanilla django-oauth-toolkit and the bare-Django floor (needs wrk, PostgreSQL)
+	bench/compare.sh --python $(PY)
+
+bench-scale: setup  ## 1M live + 1M expired tokens, purge under load, worker memory (needs wrk, PostgreSQL)
+	$(PY) bench/scale.py $(BENCH_ARGS)

@@ -57,13 +57,15 @@ def hint(value: str) -> str:
     return f"{value[:7]}…{value[-4:]}"
 
 
+_CLIENT_ID_LENGTH = len(CLIENT_ID_PREFIX) + 22
+
+
+def is_client_id(value: str) -> bool:
+    """True when the value has the shape of a client id (not a secret or token pasted in its place)."""
+    body = value[len(CLIENT_ID_PREFIX) :]
+    return len(value) == _CLIENT_ID_LENGTH and value.startswith(CLIENT_ID_PREFIX) and body.isascii() and body.isalnum()
+
+
 def new_client_id() -> str:
     """A public client identifier: prefix plus 128 random bits in base62."""
     return CLIENT_ID_PREFIX + _base62(secrets.randbits(128), 22)
-
-
-def redact(value: str) -> str:
-    """`value` fit for a message or log line about a client id: a secret or token typed in its place is hidden."""
-    if CLIENT_SECRET_PREFIX in value or ACCESS_TOKEN_PREFIX in value:
-        return "[redacted]"
-    return value

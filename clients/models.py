@@ -91,10 +91,9 @@ class ClientManager(models.Manager["Client"]):
 
 
 def _as_datetime(value: object) -> datetime | None:
-    """A timestamp column read with a raw cursor: an aware datetime on PostgreSQL, naive or text on SQLite."""
+    """A timestamp column read with a raw cursor: aware on PostgreSQL, naive UTC (or text) on SQLite."""
     if value is None:
         return None
-    # SQLite's converter gives a naive datetime (UTC), or text when none is registered.
     parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
     if parsed is None:
         raise ValueError("unreadable timestamp in the database")

@@ -40,7 +40,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.OpsMiddleware",  # probes, /metrics, request ids, access log: first, see its docstring
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +99,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "tcp_user_timeout": _tcp_timeout * 1000,
     }.items():
         DATABASES["default"]["OPTIONS"].setdefault(_name, _value)
+    # Behind PgBouncer in transaction mode a cursor cannot outlive its transaction (docs/deployment.md).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 5,
@@ -119,6 +123,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Static files are collected at build time and served by WhiteNoise. Hashed, compressed names need the manifest
+# that collectstatic writes, so by default they are used only once it exists (the container image); tests and
+# development run without collectstatic. The image's build sets GATEHOUSE_STATIC_MANIFEST=1 to write it.
+_STATIC_MANIFEST = env_bool("GATEHOUSE_STATIC_MANIFEST", not DEBUG and (STATIC_ROOT / "staticfiles.json").exists())
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_AUTOREFRESH = DEBUG  # fixed here: pytest-django turns settings.DEBUG off while tests run
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # HTTPS: on by default once debug is off; DJANGO_SECURE_SSL_REDIRECT=0 for loopback or a proxy that redirects.
@@ -194,11 +211,23 @@ AXES_VERBOSE = False
 # drf-spectacular: the OAuth endpoints' own description is served at /oauth/openapi.json (tokens/openapi.py).
 SPECTACULAR_SETTINGS = {"TITLE": "Gatehouse", "ENABLE_DJANGO_DEPLOY_CHECK": False}
 
+# Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
+# a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
+GATEHOUSE_METRICS_TOKEN = env_str("GATEHOUSE_METRICS_TOKEN")
+GATEHOUSE_METRICS_NETWORKS = env_list(
+    "GATEHOUSE_METRICS_NETWORKS", ["0.0.0.0/0", "::/0"] if GATEHOUSE_METRICS_TOKEN else ["127.0.0.0/8", "::1/128"]
+)
+
+# Logs: JSON lines (one per OAuth request on gatehouse.access) unless debugging; GATEHOUSE_LOG_FORMAT overrides.
+GATEHOUSE_LOG_FORMAT = env_str("GATEHOUSE_LOG_FORMAT", "text" if DEBUG else "json")
+if GATEHOUSE_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"GATEHOUSE_LOG_FORMAT must be json or text, got {GATEHOUSE_LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "ops.logs.JsonFormatter"}, "text": {"()": "ops.logs.TextFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": GATEHOUSE_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("GATEHOUSE_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django logs every 4xx with the request path; ours say more (and never a credential) in gatehouse.*.

@@ -49,6 +49,14 @@ class OAuthHttp:
         return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
 
 
+def pytest_configure(config):
+    # The live server's request threads must not keep database connections open past a request, or PostgreSQL
+    # refuses to drop the test database at the end of the run.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttle():
     """Failed-authentication counters are process-wide: each test starts with none."""
@@ -82,8 +90,8 @@ def resource_server(db):
 
 @pytest.fixture(scope="session")
 def live_database_url():
-    """A migrated database for live gunicorn servers (tests/harness.py), shared by the live tests of a run."""
-    from tests import harness
+    """A migrated database for live gunicorn servers (tests/live.py), shared by the live tests of a run."""
+    from tests import live
 
-    with harness.live_database() as url:
+    with live.live_database() as url:
         yield url

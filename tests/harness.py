@@ -1,187 +1,148 @@
-"""Live servers for integration tests: a fresh database, gunicorn on a free port, manage.py in a subprocess.
+"""Run real Gatehouse instances (gunicorn, production settings) against a given database, for integration tests.
 
-with live_database() as url:
-    server = start_gunicorn(url, workers=2)
-    ...
-    server.stop()
+    with running(2, database_url) as (a, b):
+        requests.post(a.url + "/oauth/token", ...)
+
+Each instance is a gunicorn master started from the project root (so it reads gunicorn.conf.py) on a free
+loopback port, with debug off, JSON logs in `instance.log_path` (read them with `log()` before `stop()`, which
+deletes them), and its own metrics folder. `wait_ready()` waits until `/readyz` answers 200; `stop()` sends SIGTERM
+and waits. The database must already be migrated and must
+be one that other processes can see (PostgreSQL, or a SQLite file; not an in-memory test database).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import requests
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEY = "live-test-key-" + uuid.uuid4().hex * 2
-
-
-def base_env(database_url: str, **extra: str) -> dict[str, str]:
-    """A production-like environment (debug off) for a server or command on `database_url`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_", "DATABASE_"))}
-    return {
-        **clean,
-        "DATABASE_URL": database_url,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": SECRET_KEY,
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "GATEHOUSE_CACHE_URL": "database",
-        "GATEHOUSE_LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
-def manage(database_url: str, *args: str, **env: str) -> str:
-    """Run manage.py against `database_url`; its stdout."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=base_env(database_url, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr}")
-    return result.stdout
-
-
-def create_client(database_url: str, name: str, *args: str) -> dict:
-    return json.loads(manage(database_url, "client", "create", name, *args, "--json"))
-
-
-_CREATE_MANY = """
-import json
-from clients.models import Scope
-from clients.services import Actor, client_create, scope_create
-for name in {scopes!r}:
-    if not Scope.objects.filter(name=name).exists():
-        scope_create(name=name, actor=Actor.cli())
-out = {{}}
-for name, options in {clients!r}.items():
-    new = client_create(name=name, actor=Actor.cli(), **options)
-    out[name] = {{"client_id": new.client.client_id, "client_secret": new.plaintext}}
-print(json.dumps(out))
-"""
-
-
-def create_clients(database_url: str, clients: dict[str, dict], scopes: tuple[str, ...] = ()) -> dict[str, dict]:
-    """Several clients in one process start (services.client_create keyword arguments per name)."""
-    script = _CREATE_MANY.format(scopes=list(scopes), clients=clients)
-    return json.loads(manage(database_url, "shell", "-v", "0", "-c", script).strip().splitlines()[-1])
+GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def current_database_url() -> str:
+    """The URL of the database the test process is using (pytest-django's test database on PostgreSQL)."""
+    s = connection.settings_dict
+    if connection.vendor != "postgresql":
+        raise RuntimeError("instances need a database other processes can reach: run on PostgreSQL")
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log_path: Path
+class Instance:
+    database_url: str
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    _dir: tempfile.TemporaryDirectory | None = None
 
-    def worker_pids(self) -> list[int]:
-        """The gunicorn master's children (Linux /proc; no procps needed)."""
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.proc.pid:
-                    pids.append(int(stat.parent.name))
-        return pids
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        assert self._dir is not None
+        return Path(self._dir.name) / "metrics"
+
+    def start(self) -> Instance:
+        self._dir = tempfile.TemporaryDirectory(prefix="gatehouse-instance-")
+        self.log_path = Path(self._dir.name) / "gunicorn.log"
+        self.metrics_dir.mkdir()
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+            "GATEHOUSE_LOG_FORMAT": "json",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            **self.env,
+        }
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(GUNICORN), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}", "config.wsgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Instance:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn at {self.url} not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
 
     def log(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
         return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_gunicorn(database_url: str, *, workers: int = 2, timeout: float = 30, **env: str) -> Server:
-    """gunicorn serving Gatehouse on a free port of 127.0.0.1, once it answers."""
-    port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="gatehouse-gunicorn-", suffix=".log")[1])
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "30",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=base_env(database_url, **env),
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {server.log()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(server.url + "/.well-known/oauth-authorization-server", timeout=1).ok:
-                return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"gunicorn did not answer within {timeout}s: {server.log()}")
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgres://", "postgresql://"))
 
 
 @contextlib.contextmanager
-def live_database(base_url: str | None = None) -> Iterator[str]:
-    """A fresh, migrated database next to the suite's (PostgreSQL), or a SQLite file; removed afterwards."""
-    base_url = base_url if base_url is not None else os.environ.get("DATABASE_URL", "")
-    if is_postgres(base_url):
-        import psycopg
-
-        parts = urlsplit(base_url)
-        name = f"{parts.path.lstrip('/') or 'gatehouse'}_live_{uuid.uuid4().hex[:8]}"
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(parts._replace(path="/" + name))
-        try:
-            manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
-            yield url
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        with tempfile.TemporaryDirectory(prefix="gatehouse-live-") as directory:
-            url = f"sqlite:///{directory}/db.sqlite3"
-            manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
-            yield url
+def running(count: int, database_url: str, *, workers: int = 1, **env: str) -> Iterator[list[Instance]]:
+    """Start `count` instances in parallel, wait until all are ready, stop them all on exit."""
+    instances = [Instance(database_url, workers=workers, env=env) for _ in range(count)]
+    try:
+        for instance in instances:
+            instance.start()
+        for instance in instances:
+            try:
+                instance.wait_ready()
+            except RuntimeError:
+                # Most likely the free port was taken between choosing and binding it: one more try.
+                if instance.process is None or instance.process.poll() is None:
+                    raise
+                instance.stop()
+                instance.start().wait_ready()
+        yield instances
+    finally:
+        for instance in instances:
+            instance.stop()

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 import requests
 
-from tests import harness
+from tests import live
 
 pytestmark = pytest.mark.skipif(
-    not harness.is_postgres(os.environ.get("DATABASE_URL", "")), reason="integration tests need PostgreSQL"
+    not live.is_postgres(os.environ.get("DATABASE_URL", "")), reason="integration tests need PostgreSQL"
 )
 
 TOKEN_FORM = {"grant_type": "client_credentials"}
@@ -38,7 +38,7 @@ def database(live_database_url):
 def clients(database):
     """Every client the tests below use, made in one go (each test gets its own)."""
     names = ["job-a", "job-b", "job-c", "job-d", "job-refuse", "job-silent"]
-    return harness.create_clients(
+    return live.create_clients(
         database,
         {
             "orders-api": {"can_introspect": True},
@@ -103,7 +103,7 @@ time.sleep(0.3)
 
 
 def test_twenty_threads_get_tokens_while_the_secret_is_rotated_twice(database, clients, resource_server):
-    server = harness.start_gunicorn(database, workers=3)
+    server = live.start(database, workers=3)
     client = clients["billing-job"]
     secrets = [client["client_secret"]]  # every secret listed here is valid: the old ones are in grace
     stop = threading.Event()
@@ -129,8 +129,8 @@ def test_twenty_threads_get_tokens_while_the_secret_is_rotated_twice(database, c
                     "-c",
                     ROTATE_TWICE.format(client_id=client["client_id"]),
                 ],
-                cwd=harness.ROOT,
-                env=harness.base_env(database),
+                cwd=live.ROOT,
+                env=live.command_env(database),
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -153,8 +153,8 @@ def test_twenty_threads_get_tokens_while_the_secret_is_rotated_twice(database, c
 @pytest.fixture(scope="module")
 def two_instances(database):
     env = {"GATEHOUSE_AUTH_FAILURE_LIMIT": "5", "GATEHOUSE_AUTH_BLOCK_SYNC_SECONDS": "0"}
-    a = harness.start_gunicorn(database, workers=1, **env)
-    b = harness.start_gunicorn(database, workers=1, **env)
+    a = live.start(database, workers=1, **env)
+    b = live.start(database, workers=1, **env)
     yield a, b
     a.stop()
     b.stop()
@@ -179,7 +179,7 @@ def test_disabling_a_client_takes_effect_on_every_instance_at_once(two_instances
     a, b = two_instances
     client = clients["job-b"]
     access_token = token(b, client["client_id"], client["client_secret"]).json()["access_token"]
-    harness.manage(database, "client", "disable", client["client_id"])
+    live.manage(database, "client", "disable", client["client_id"])
     assert introspect(a, resource_server, access_token) == {"active": False}
     assert introspect(b, resource_server, access_token) == {"active": False}
     assert token(a, client["client_id"], client["client_secret"]).status_code == 401
@@ -199,7 +199,7 @@ def test_failed_authentication_counts_across_instances(two_instances, clients):
 
 
 def test_a_worker_killed_during_load_loses_at_most_its_requests_in_flight(database, clients, resource_server):
-    server = harness.start_gunicorn(database, workers=2)
+    server = live.start(database, workers=2)
     client = clients["job-d"]
     stop = threading.Event()
     issued: list[str] = []
@@ -222,14 +222,14 @@ def test_a_worker_killed_during_load_loses_at_most_its_requests_in_flight(databa
         for thread in threads:
             thread.start()
         time.sleep(0.3)
-        victim = server.worker_pids()[0]
+        victim = live.worker_pids(server)[0]
         os.kill(victim, signal.SIGKILL)
         time.sleep(1.0)
         stop.set()
         for thread in threads:
             thread.join()
-        assert victim not in server.worker_pids()  # gunicorn replaced it
-        assert len(server.worker_pids()) == 2
+        assert victim not in live.worker_pids(server)  # gunicorn replaced it
+        assert len(live.worker_pids(server)) == 2
         # A sync worker serves one request at a time: only the one it was handling can fail.
         assert len(errors) <= 1, errors
         assert set(statuses) == {200}
@@ -315,7 +315,7 @@ def test_database_outage_answers_503_quickly_and_service_resumes_without_restart
     client = clients[f"job-{outage}"]
     target = urlsplit(database)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
-    server = harness.start_gunicorn(via(proxy, database), workers=2, DATABASE_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT))
+    server = live.start(via(proxy, database), workers=2, DATABASE_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT))
     try:
         assert token(server, client["client_id"], client["client_secret"]).status_code == 200
         proxy.cut(outage)

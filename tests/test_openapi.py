@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import harness
+from tests import live
 
 CHECKS = ",".join(
     [
@@ -42,19 +42,19 @@ def test_the_description_has_nothing_but_the_oauth_endpoints(client, db):
 
 
 @pytest.fixture(scope="module")
-def live(live_database_url):
-    made = harness.create_clients(
+def schema_server(live_database_url):
+    made = live.create_clients(
         live_database_url, {"schema-rs": {"can_introspect": True, "scopes": ["read"]}}, ("read",)
     )
-    server = harness.start_gunicorn(live_database_url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT="1000000")
+    server = live.start(live_database_url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT="1000000")
     try:
         yield server, made["schema-rs"]
     finally:
         server.stop()
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(live):
-    server, rs = live
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(schema_server):
+    server, rs = schema_server
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     result = subprocess.run(
         [

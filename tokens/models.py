@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Max, Q
@@ -41,6 +42,23 @@ LEFT JOIN tokens_accesstoken t ON t.digest = %s AND t.revoked_at IS NULL AND t.e
 LEFT JOIN clients_client tc ON tc.id = t.client_id AND tc.is_active
 WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
 """
+
+
+def _cursor() -> Any:
+    """A cursor for the hot-path statements.
+
+    On PostgreSQL it binds parameters on the server (extended query protocol) instead of Django's default
+    client-side binding: measured 3-5x less time per statement for these joins (docs/decisions.md). Prepared
+    statements stay off, as Django has them, so transaction-mode PgBouncer keeps working. The cursor goes
+    through Django's wrappers, so queries are still counted, logged in debug and mapped to Django's errors.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         params += [epoch, epoch, credentials.digest(secret), client_id, connection.ops.adapt_datetimefield_value(now)]
         if scopes is not None:
             params += scopes
-        with connection.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.execute(_cached_issue_sql(connection.vendor, scopes), params)
             row = cursor.fetchone()
         if row is None:
@@ -120,7 +138,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             caller_id,
             connection.ops.adapt_datetimefield_value(now),
         ]
-        with connection.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.execute(_INTROSPECT_SQL, params)
             row = cursor.fetchone()
         if row is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -69,6 +70,22 @@ class _JSONOnly(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+@dataclass(slots=True)
+class Outcome:
+    """What became of one OAuth request, for the access log and metrics (ops.middleware reads `request.oauth`)."""
+
+    endpoint: str
+    client_id: str = ""  # as presented; trust it only when `authenticated`
+    authenticated: bool = False
+    result: str = ""  # issued, active, inactive, revoked; or the OAuth error code
+    reason: str = ""  # why client authentication failed
+
+
+def loggable_client_id(value: str) -> str:
+    """The presented client id if it has the shape of one, so a secret pasted in its place is never logged."""
+    return value if credentials.is_client_id(value) else "(malformed)"
+
+
 class OAuthView(APIView):
     """Base for the POST-only OAuth endpoints: no DRF auth or throttles, RFC-shaped errors from one place."""
 
@@ -81,6 +98,19 @@ class OAuthView(APIView):
     http_method_names = ["post"]
     endpoint = ""
     schema = OAuthSchema()
+
+    def dispatch(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.outcome = request.oauth = Outcome(self.endpoint)
+        return super().dispatch(request, *args, **kwargs)
+
+    def credentials(self, request: HttpRequest, form: dict[str, str]) -> ClientCredentials:
+        creds = client_credentials(request, form)
+        self.outcome.client_id = creds.client_id
+        return creds
+
+    def succeeded(self, result: str) -> None:
+        self.outcome.authenticated = True
+        self.outcome.result = result
 
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
@@ -104,6 +134,8 @@ class OAuthView(APIView):
         if isinstance(exc, InvalidClient):
             self.client_authentication_failed(exc)
         if isinstance(exc, OAuthError):
+            self.outcome.result = exc.error
+            self.outcome.reason = getattr(exc, "reason", "") or self.outcome.reason
             return oauth_response({"error": exc.error, "error_description": exc.description}, exc.status, exc.headers)
         if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
             log.warning("database unavailable at %s: %s: %s", self.endpoint, type(exc).__name__, _first_line(exc))
@@ -114,6 +146,7 @@ class OAuthView(APIView):
                 )
             )
         if isinstance(exc, drf_exceptions.APIException):
+            self.outcome.result = "invalid_request"
             return oauth_response({"error": "invalid_request", "error_description": str(exc.detail)}, exc.status_code)
         raise exc
 
@@ -132,7 +165,7 @@ class OAuthView(APIView):
     def client_authentication_failed(self, exc: InvalidClient) -> None:
         """Log, signal and count one failed client authentication; never the presented secret."""
         address = getattr(self, "address", "")
-        client_id = _loggable(exc.client_id)
+        client_id = loggable_client_id(exc.client_id)
         log.warning(
             "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
             self.endpoint,
@@ -156,11 +189,6 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
-def _loggable(client_id: str) -> str:
-    """A presented client id fit for a log line: short, one line, and not a secret sent in the wrong field."""
-    return credentials.redact(client_id)[:64].encode("unicode_escape").decode("ascii")
-
-
 def _requested_scopes(form: dict[str, str]) -> list[str] | None:
     if "scope" not in form:
         return None
@@ -182,7 +210,7 @@ class TokenView(OAuthView):
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required")
-        creds = client_credentials(request, form)
+        creds = self.credentials(request, form)
         if grant_type != "client_credentials":
             raise UnsupportedGrantType("only the client_credentials grant is supported")
         scopes = _requested_scopes(form)
@@ -191,8 +219,10 @@ class TokenView(OAuthView):
         if issued is None:
             auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
             if auth.ok and scopes is not None:
+                self.outcome.authenticated = True
                 raise InvalidScope("the client may not receive the requested scope")
             raise self.authentication_failed(creds, request, auth)
+        self.succeeded("issued")
         return oauth_response(
             {
                 "access_token": issued.access_token,
@@ -213,7 +243,7 @@ class IntrospectionView(OAuthView):
     endpoint = "introspect"
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
-        creds = client_credentials(request, form)
+        creds = self.credentials(request, form)
         token = form.get("token")
         if not token:
             raise InvalidRequest("token is required")
@@ -224,11 +254,14 @@ class IntrospectionView(OAuthView):
         )
         if not result.caller_authenticated:
             raise self.authentication_failed(creds, request)
+        self.outcome.authenticated = True
         if not result.caller_may_introspect:
             raise UnauthorizedClient("this client may not introspect tokens")
         if result.token is None:
+            self.succeeded("inactive")
             return oauth_response(INACTIVE)
         info = result.token
+        self.succeeded("active")
         return oauth_response(
             {
                 "active": True,
@@ -249,7 +282,7 @@ class RevocationView(OAuthView):
     endpoint = "revoke"
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
-        creds = client_credentials(request, form)
+        creds = self.credentials(request, form)
         token = form.get("token")
         if not token:
             raise InvalidRequest("token is required")
@@ -259,6 +292,7 @@ class RevocationView(OAuthView):
             raise self.authentication_failed(creds, request, auth)
         if len(token) <= MAX_TOKEN:
             AccessToken.objects.revoke(client_pk=auth.client_pk, token=token, now=now)
+        self.succeeded("revoked")
         return oauth_response(b"{}")
 
 

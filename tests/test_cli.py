@@ -1,0 +1,132 @@
+"""The command line: `scope`, `client` and `tokens` commands, as automation calls them."""
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from clients.models import AuditEvent, Client, ClientSecret
+from tests.factories import AccessTokenFactory, ClientFactory, ScopeFactory
+from tokens.models import AccessToken
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_scope_create_and_list_json():
+    run("scope", "create", "orders.read", "--description", "Read orders")
+    data = json.loads(run("scope", "list", "--json"))
+    assert data == {"scopes": [{"name": "orders.read", "description": "Read orders", "clients": 0}]}
+    assert AuditEvent.objects.get().actor_type == "cli"
+
+
+def test_duplicate_scope_is_a_clear_error():
+    ScopeFactory(name="orders.read")
+    with pytest.raises(CommandError, match="already exists"):
+        run("scope", "create", "orders.read")
+
+
+def test_client_create_json_has_exactly_the_documented_keys(oauth):
+    ScopeFactory(name="orders.read")
+    data = json.loads(
+        run("client", "create", "billing", "--scope", "orders.read", "--introspect", "--token-ttl", "600", "--json")
+    )
+    assert set(data) == {"client_id", "client_secret", "name", "scopes", "can_introspect", "token_ttl"}
+    assert data["scopes"] == ["orders.read"] and data["can_introspect"] is True and data["token_ttl"] == 600
+    client = Client.objects.get(client_id=data["client_id"])
+    client.secret = data["client_secret"]
+    assert oauth.token(client).status_code == 200
+
+
+def test_client_create_with_unknown_scope_fails():
+    with pytest.raises(CommandError, match="unknown scope: nope"):
+        run("client", "create", "billing", "--scope", "nope")
+    assert not Client.objects.exists()
+
+
+def test_rotate_json_and_grace(oauth):
+    client = ClientFactory()
+    data = json.loads(run("client", "rotate", client.client_id, "--grace", "3600", "--json"))
+    assert set(data) == {"client_id", "client_secret", "previous_secret_expires_at"}
+    assert data["previous_secret_expires_at"] is not None
+    assert oauth.token(client).status_code == 200  # old secret, in grace
+    client.secret = data["client_secret"]
+    assert oauth.token(client).status_code == 200
+
+
+def test_rotate_grace_zero_ends_old_secret_now(oauth):
+    client = ClientFactory()
+    run("client", "rotate", client.client_id, "--grace", "0")
+    assert oauth.token(client).status_code == 401
+
+
+def test_unknown_client_is_a_clear_error():
+    with pytest.raises(CommandError, match="unknown client: gth_ci_nope"):
+        run("client", "rotate", "gth_ci_nope")
+
+
+def test_disable_and_enable(oauth, resource_server):
+    client = ClientFactory()
+    token = oauth.token(client).json()["access_token"]
+    run("client", "disable", client.client_id)
+    assert oauth.introspect(resource_server, token).json() == {"active": False}
+    assert oauth.token(client).status_code == 401
+    run("client", "enable", client.client_id)
+    assert oauth.token(client).status_code == 200
+
+
+def test_list_and_show_never_print_a_secret():
+    client = ClientFactory(name="billing", scopes=["read"])
+    listing = json.loads(run("client", "list", "--json"))
+    shown = json.loads(run("client", "show", client.client_id, "--json"))
+    assert listing["clients"][0]["client_id"] == client.client_id
+    assert shown["secrets"][0]["state"] == "active"
+    assert shown["scopes"] == ["read"]
+    text = run("client", "list") + run("client", "show", client.client_id)
+    for output in (json.dumps(listing), json.dumps(shown), text):
+        assert client.secret not in output
+        assert ClientSecret.objects.get().digest not in output
+
+
+def test_tokens_purge_deletes_expired_and_revoked_only():
+    now = int(timezone.now().timestamp())
+    live = AccessTokenFactory()
+    AccessTokenFactory(issued_at=now - 7200, expires_at=now - 3600)
+    AccessTokenFactory(revoked_at=now)
+    assert "purged 2 tokens" in run("tokens", "purge", "--batch-size", "1")
+    assert list(AccessToken.objects.all()) == [live]
+
+
+def test_errors_are_one_line_with_nonzero_exit(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "client", "rotate", "gth_ci_nope"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip() == "CommandError: unknown client: gth_ci_nope"
+    made = subprocess.run(
+        [sys.executable, "manage.py", "client", "create", "job", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0
+    assert set(json.loads(made.stdout)) >= {"client_id", "client_secret"}

@@ -1,0 +1,30 @@
+"""Settings read from the environment fail loudly on bad or missing values."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check(**env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_"))}
+    full.update(env)
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True)
+
+
+def test_debug_off_refuses_to_start_without_a_secret_key():
+    done = check(DJANGO_DEBUG="0")
+    assert done.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in done.stderr
+
+
+def test_bad_token_ttl_is_refused():
+    done = check(GATEHOUSE_DEFAULT_TOKEN_TTL="forever")
+    assert done.returncode != 0
+    assert "GATEHOUSE_DEFAULT_TOKEN_TTL must be a whole number" in done.stderr
+
+
+def test_defaults_start_for_local_use():
+    assert check().returncode == 0
