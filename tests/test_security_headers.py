@@ -92,6 +92,10 @@ def test_other_pages_carry_the_security_headers(client, db):
     assert_security_headers(client.get("/.well-known/oauth-authorization-server"))
     assert_security_headers(client.get("/admin/login/"))
     assert_security_headers(client.get("/no-such-page"))
+    assert_security_headers(client.get("/oauth/openapi.json"))
+    assert_security_headers(client.get("/healthz"))
+    assert_security_headers(client.get("/readyz"))
+    assert_security_headers(client.get("/metrics"))
 
 
 def test_https_responses_carry_hsts_in_production(oauth, service, settings):
