@@ -233,7 +233,7 @@ def test_a_worker_killed_during_load_loses_at_most_its_requests_in_flight(databa
         # A sync worker serves one request at a time: only the one it was handling can fail.
         assert len(errors) <= 1, errors
         assert set(statuses) == {200}
-        assert len(issued) > 20
+        assert len(issued) > 10
         assert len(tokens_in_database(database, issued)) == len(issued)
         assert all(introspect(server, resource_server, t)["active"] for t in issued[-10:])
     finally:
@@ -307,7 +307,7 @@ def via(proxy: TcpProxy, database_url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
-CONNECT_TIMEOUT = 1  # seconds (3 by default)
+CONNECT_TIMEOUT = 2  # seconds: libpq's minimum (DATABASE_CONNECT_TIMEOUT is 3 by default)
 
 
 @pytest.mark.parametrize("outage", ["refuse", "silent"])
