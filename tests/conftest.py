@@ -88,6 +88,39 @@ def resource_server(db):
     return ClientFactory(name="orders-api", can_introspect=True)
 
 
+# Staff portal (admin): users in the role groups made by clients/migrations/0002_staff_roles.py.
+def _staff_user(username: str, group: str):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username, is_staff=True)  # no password: tests log in with force_login
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    return _staff_user("olivia", "Operator")
+
+
+@pytest.fixture
+def auditor(db):
+    return _staff_user("arthur", "Auditor")
+
+
+@pytest.fixture
+def operator_http(operator) -> HttpClient:
+    http = HttpClient()
+    http.force_login(operator)
+    return http
+
+
+@pytest.fixture
+def auditor_http(auditor) -> HttpClient:
+    http = HttpClient()
+    http.force_login(auditor)
+    return http
+
+
 @pytest.fixture(scope="session")
 def live_database_url():
     """A migrated database for live gunicorn servers (tests/live.py), shared by the live tests of a run."""

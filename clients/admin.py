@@ -1,0 +1,480 @@
+"""The staff portal: the Django admin made into Gatehouse's console.
+
+Every change goes through clients.services with `Actor.staff`, so the admin writes the same audit events as the
+command line. Secrets appear in exactly one response, the one to the POST that created them (see
+docs/decisions.md, "The admin shows a secret in one POST response only").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from clients import services
+from clients.forms import ClientRegisterForm, OnceGuard, RotateForm
+from clients.models import AuditEvent, Client, ClientSecret, Scope
+from tokens.models import AccessToken
+from tokens.views import issuer
+
+admin.site.site_header = "Gatehouse"
+admin.site.site_title = "Gatehouse staff portal"
+admin.site.index_title = "Dashboard"
+admin.site.enable_nav_sidebar = False  # the pages are wide tables; the dashboard links everywhere
+admin.site.site_url = None  # no public site to link to: the root serves only the OAuth endpoints
+
+EXPIRING_SOON = timedelta(days=7)
+
+
+def staff_actor(request: HttpRequest) -> services.Actor:
+    return services.Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+
+
+def badge(state: str) -> str:
+    return format_html('<span class="gh-badge gh-badge-{}">{}</span>', state.replace(" ", "-"), state)
+
+
+def dashboard(now: datetime | None = None) -> dict[str, int]:
+    """The numbers on the admin index."""
+    now = now or timezone.now()
+    clients = Client.objects.aggregate(total=Count("id"), active=Count("id", filter=Q(is_active=True)))
+    since = int(now.timestamp()) - 86400
+    # A token issued since then also expires after then (lifetimes are >= 1 s), so the expiry index narrows the scan.
+    tokens = AccessToken.objects.filter(expires_at__gt=since, issued_at__gt=since).count()
+    return {
+        "clients": clients["total"],
+        "active": clients["active"],
+        "disabled": clients["total"] - clients["active"],
+        "tokens_24h": tokens,
+        "expiring": ClientSecret.objects.filter(services.secrets_expiring(EXPIRING_SOON, now)).count(),
+    }
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("disabled", "Disabled")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in ("active", "disabled"):
+            return queryset.filter(is_active=self.value() == "active")
+        return queryset
+
+
+class TitledListMixin:
+    """A plain list title ("Clients") instead of the admin's "Select client to change"."""
+
+    list_title = ""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {"title": self.list_title, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _Confirmable:
+    """A one-click change on a client, confirmed on its own page that states the consequence."""
+
+    title: str
+    button: str
+    permission: str
+    danger: bool
+
+
+_CLIENT_ACTIONS = {
+    "disable": _Confirmable("Disable client", "Disable client and revoke its tokens", "clients.change_client", True),
+    "enable": _Confirmable("Enable client", "Enable client", "clients.change_client", False),
+    "revoke-tokens": _Confirmable("Revoke all live tokens", "Revoke all live tokens", "clients.change_client", True),
+}
+
+
+@admin.register(Client)
+class ClientAdmin(TitledListMixin, admin.ModelAdmin):
+    list_title = "Clients"
+    list_display = ["name", "client_id", "status", "scope_list", "can_introspect", "created_at"]
+    list_filter = [StatusFilter, "scopes", "can_introspect"]
+    search_fields = ["name", "client_id"]
+    fieldsets = [
+        (None, {"fields": ["name", "client_id", "description"]}),
+        ("Access", {"fields": ["scopes", "can_introspect", "token_ttl"]}),
+        ("Record", {"fields": ["created_at", "created_by", "updated_at"]}),
+    ]
+    readonly_fields = ["client_id", "status", "created_at", "created_by", "updated_at"]
+    actions = None  # no bulk actions: clients are never deleted, and each change is confirmed one by one
+    save_as = False
+    save_on_top = False
+    change_form_template = "admin/clients/client/change_form.html"
+    change_list_template = "admin/clients/client/change_list.html"
+    list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("scopes")
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "scopes":
+            from django.forms import CheckboxSelectMultiple
+
+            kwargs["widget"] = CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="status", ordering="is_active")
+    def status(self, obj: Client) -> str:
+        return badge("active" if obj.is_active else "disabled")
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: Client) -> str:
+        return ", ".join(obj.scope_names()) or "—"
+
+    # Permissions: view, change (edit, disable, enable, revoke tokens), rotate (rotate, retire). Never delete.
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_rotate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("clients.rotate_client_secret")
+
+    def get_urls(self) -> list:
+        def wrap(view: Any) -> Any:
+            return self.admin_site.admin_view(view)
+
+        return [
+            path("<path:object_id>/rotate/", wrap(self.rotate_view), name="clients_client_rotate"),
+            path(
+                "<path:object_id>/secrets/<int:secret_id>/retire/",
+                wrap(self.retire_view),
+                name="clients_client_retire",
+            ),
+            path("<path:object_id>/<str:action>/confirm/", wrap(self.confirm_view), name="clients_client_confirm"),
+            *super().get_urls(),
+        ]
+
+    # Editing: the change form saves through client_update, which writes the audit event.
+    def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
+        fields = {f: form.cleaned_data[f] for f in ("name", "description", "can_introspect", "token_ttl")}
+        scopes = [scope.name for scope in form.cleaned_data["scopes"]]
+        services.client_update(client=obj, actor=staff_actor(request), scopes=scopes, **fields)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Nothing to do: client_update has set the scopes."""
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        client = self.get_object(request, unquote(object_id))
+        extra_context = {**(extra_context or {}), "show_save_and_add_another": False}
+        if client is not None and self.has_view_or_change_permission(request, client):
+            extra_context.update(self._glance(request, client))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _glance(self, request: HttpRequest, client: Client) -> dict[str, Any]:
+        now = timezone.now()
+        rows = [{"secret": s, "state": s.state(now).value, "last_used": s.last_used()} for s in client.secrets.all()]
+        used = [row["last_used"] for row in rows if row["last_used"] is not None]
+        return {
+            "secret_rows": rows,
+            "live_tokens": AccessToken.objects.live(now).filter(secret__client=client).count(),
+            "last_token": max(used, default=None),
+            "can_rotate": self.has_rotate_permission(request),
+            "can_change": self.has_change_permission(request, client),
+        }
+
+    def _client(self, request: HttpRequest, object_id: str) -> Client:
+        client = self.get_object(request, unquote(object_id))
+        if client is None:
+            raise Http404("no such client")
+        return client
+
+    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": title, **context}
+        return TemplateResponse(request, f"admin/clients/client/{template}", context)
+
+    def _change_url(self, client: Client) -> str:
+        return reverse("admin:clients_client_change", args=[client.pk])
+
+    def _already_done(self, request: HttpRequest, guard: OnceGuard, nonce: str) -> HttpResponse | None:
+        """A resubmitted form (reload, back button) lands on the client page instead of acting twice."""
+        if guard.state(nonce) != "used":
+            return None
+        self.message_user(
+            request,
+            "This form was already submitted. A secret is shown only once; "
+            "if it was not saved, rotate the client's secret to get a new one.",
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse("admin:clients_client_change", args=[guard.client_pk(nonce)]))
+
+    @sensitive_variables("new")
+    def _secret_once(self, request: HttpRequest, new: services.NewSecret, title: str) -> TemplateResponse:
+        """The one page that ever shows a secret: the answer to the POST that made it (never cached)."""
+        token_url = issuer(request) + reverse("oauth-token")
+        curl = f'curl -s -u "{new.client.client_id}:{new.plaintext}" -d grant_type=client_credentials {token_url}'
+        return self._page(
+            request,
+            "secret_once.html",
+            title,
+            client=new.client,
+            plaintext=new.plaintext,
+            hint=new.secret.hint,
+            curl=curl,
+            previous_end=new.previous_secret_expires_at,
+            change_url=self._change_url(new.client),
+        )
+
+    @method_decorator(sensitive_post_parameters())
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        """Register a client; the answer shows its id and first secret once."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        guard = OnceGuard(request)
+        form = ClientRegisterForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST":
+            nonce = request.POST.get("once", "")
+            if done := self._already_done(request, guard, nonce):
+                return done
+            if guard.state(nonce) == "unknown":
+                form.add_error(None, "This form has expired. Check the values and register again.")
+            elif form.is_valid():
+                data = form.cleaned_data
+                new = services.client_create(
+                    name=data["name"],
+                    description=data["description"],
+                    scopes=[scope.name for scope in data["scopes"]],
+                    can_introspect=data["can_introspect"],
+                    token_ttl=data["token_ttl"],
+                    actor=staff_actor(request),
+                )
+                guard.spend(nonce, new.client)
+                return self._secret_once(request, new, "Client registered")
+        return self._page(request, "register.html", "Register a client", form=form, once=guard.issue())
+
+    @method_decorator(sensitive_post_parameters())
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Choose a grace period, confirm, then see the new secret once."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        guard = OnceGuard(request)
+        now = timezone.now()
+        form = RotateForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST":
+            nonce = request.POST.get("once", "")
+            if done := self._already_done(request, guard, nonce):
+                return done
+            if guard.state(nonce) == "unknown":
+                form.add_error(None, "This form has expired. Choose the grace period again.")
+            elif form.is_valid() and request.POST.get("confirmed") == "yes":
+                grace = form.cleaned_data["grace_period"]
+                new = services.client_rotate_secret(client=client, grace=grace, actor=staff_actor(request))
+                guard.spend(nonce, client)
+                return self._secret_once(request, new, "Secret rotated")
+            elif form.is_valid():
+                end = now + form.cleaned_data["grace_period"]
+                current = [{"secret": s, "ends": min(s.valid_until or end, end)} for s in client.valid_secrets(now)]
+                return self._page(
+                    request, "rotate_confirm.html", "Confirm rotation", client=client, form=form, once=nonce,
+                    current=current, end=end, immediate=end <= now,
+                )  # fmt: skip
+        return self._page(request, "rotate.html", "Rotate secret", client=client, form=form, once=guard.issue())
+
+    def retire_view(self, request: HttpRequest, object_id: str, secret_id: int) -> HttpResponse:
+        """End one secret now, e.g. a leaked one, without touching the others."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        secret = get_object_or_404(ClientSecret, pk=secret_id, client=client)
+        if request.method == "POST":
+            services.secret_retire(secret=secret, actor=staff_actor(request))
+            self.message_user(request, f"Secret {secret.hint} is retired: it no longer works.", messages.SUCCESS)
+            return HttpResponseRedirect(self._change_url(client))
+        others = client.valid_secrets().exclude(pk=secret.pk).count()
+        return self._page(
+            request, "retire_confirm.html", "Retire secret", client=client, secret=secret,
+            state=secret.state().value, others=others,
+        )  # fmt: skip
+
+    def confirm_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """Disable, enable or revoke all live tokens, after a page that states the consequence."""
+        step = _CLIENT_ACTIONS.get(action)
+        if step is None:
+            raise Http404("no such action")
+        if not request.user.has_perm(step.permission):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if request.method == "POST":
+            actor = staff_actor(request)
+            if action == "disable":
+                services.client_disable(client=client, actor=actor)
+                text = f"{client.name} is disabled and its live tokens are revoked."
+            elif action == "enable":
+                services.client_enable(client=client, actor=actor)
+                text = f"{client.name} is enabled."
+            else:
+                revoked = services.client_revoke_tokens(client=client, actor=actor)
+                text = f"{revoked} live token(s) of {client.name} revoked."
+            self.message_user(request, text, messages.SUCCESS)
+            return HttpResponseRedirect(self._change_url(client))
+        live = AccessToken.objects.live(timezone.now()).filter(secret__client=client).count()
+        return self._page(
+            request, "confirm.html", step.title, client=client, action=action, step=step, live_tokens=live
+        )
+
+
+@admin.register(Scope)
+class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
+    list_title = "Scope catalogue"
+    list_display = ["name", "description", "client_count"]
+    search_fields = ["name", "description"]
+    actions = None  # bulk delete would bypass the in-use check and the audit trail
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(client_count=Count("clients"))
+
+    @admin.display(description="clients", ordering="client_count")
+    def client_count(self, obj: Scope) -> int:
+        return obj.client_count  # type: ignore[attr-defined]
+
+    def get_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
+        return ["name", "description", "held_by", "created_at"] if obj else ["name", "description"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
+        return ["name", "held_by", "created_at"] if obj else []
+
+    @admin.display(description="held by")
+    def held_by(self, obj: Scope) -> str:
+        holders = obj.clients.order_by("name")
+        if not holders:
+            return "no client"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:clients_client_change", args=[c.pk]), str(c)) for c in holders),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Scope, form: Any, change: bool) -> None:
+        description = form.cleaned_data["description"]
+        if change:
+            # The service reads the description before the change from the row, not from the edited instance.
+            before = Scope.objects.get(pk=obj.pk)
+            services.scope_update(scope=before, description=description, actor=staff_actor(request))
+        else:
+            created = services.scope_create(name=obj.name, description=description, actor=staff_actor(request))
+            obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: Scope) -> None:
+        services.scope_delete(scope=obj, actor=staff_actor(request))
+
+    def render_delete_form(self, request: HttpRequest, context: dict) -> HttpResponse:
+        context["holders"] = list(context["object"].clients.order_by("name"))
+        return super().render_delete_form(request, context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.ScopeInUse as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:clients_scope_change", args=[unquote(object_id)]))
+
+
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "ends"
+    parameter_name = "ends_within"
+    PERIODS = {"1d": timedelta(days=1), "7d": EXPIRING_SOON, "30d": timedelta(days=30)}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("1d", "within 24 hours"), ("7d", "within 7 days"), ("30d", "within 30 days")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        period = self.PERIODS.get(self.value() or "")
+        return queryset.filter(services.secrets_expiring(period)) if period else queryset
+
+
+class ReadOnlyAdmin(TitledListMixin, admin.ModelAdmin):
+    """Viewable by staff with the view permission; nobody, not even a superuser, can add, change or delete."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _client_link(client: Client | None) -> str:
+    if client is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', reverse("admin:clients_client_change", args=[client.pk]), client.name)
+
+
+@admin.register(ClientSecret)
+class ClientSecretAdmin(ReadOnlyAdmin):
+    list_title = "Client secrets"
+    list_display = ["hint", "client_name", "state", "valid_until", "created_at", "created_by"]
+    list_filter = [ExpiringFilter]
+    list_select_related = ["client"]
+    search_fields = ["client__name", "client__client_id"]
+    ordering = [F("valid_until").asc(nulls_last=True), "-created_at"]
+    fields = ["hint", "client_name", "state", "created_at", "created_by", "valid_until", "retired_at", "retired_by"]
+    readonly_fields = fields
+
+    @admin.display(description="client", ordering="client__name")
+    def client_name(self, obj: ClientSecret) -> str:
+        return _client_link(obj.client)
+
+    @admin.display(description="state")
+    def state(self, obj: ClientSecret) -> str:
+        return badge(obj.state().value)
+
+
+class DateFilter(admin.DateFieldListFilter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "date"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_title = "Audit trail"
+    list_display = ["at", "actor_type", "actor", "address", "action", "client_name", "target", "summary"]
+    list_filter = ["action", "actor_type", ("client", admin.RelatedOnlyFieldListFilter), ("at", DateFilter)]
+    list_select_related = ["client"]
+    search_fields = ["actor", "target", "client__name", "client__client_id"]
+    date_hierarchy = "at"
+    fields = ["at", "actor_type", "actor", "address", "action", "client_name", "target", "change_table"]
+    readonly_fields = fields
+    list_per_page = 100
+
+    @admin.display(description="client", ordering="client__name")
+    def client_name(self, obj: AuditEvent) -> str:
+        return _client_link(obj.client)
+
+    @admin.display(description="changed")
+    def summary(self, obj: AuditEvent) -> str:
+        return ", ".join(sorted(obj.changes)) or "—"
+
+    @admin.display(description="changes")
+    def change_table(self, obj: AuditEvent) -> str:
+        if not obj.changes:
+            return "—"
+        pairs = ((k, *(v if isinstance(v, list) and len(v) == 2 else ["", v])) for k, v in obj.changes.items())
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", pairs)
+        return format_html(
+            '<table class="gh-changes"><tr><th>field</th><th>before</th><th>after</th></tr>{}</table>', rows
+        )
