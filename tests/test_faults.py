@@ -319,7 +319,9 @@ def test_database_outage_answers_503_quickly_and_service_resumes_without_restart
     try:
         assert token(server, client["client_id"], client["client_secret"]).status_code == 200
         proxy.cut(outage)
-        for _ in range(3):  # a dead kept-alive connection in each worker, then a failed reconnect
+        # Each of the 2 workers may hold a dead kept-alive connection: the third request at least must reconnect
+        # (and, when the database is silent, wait out the connect timeout).
+        for _ in range(3):
             started = time.monotonic()
             response = token(server, client["client_id"], client["client_secret"])
             elapsed = time.monotonic() - started
@@ -327,8 +329,9 @@ def test_database_outage_answers_503_quickly_and_service_resumes_without_restart
             assert response.json()["error"] == "temporarily_unavailable"
             assert response.headers["Retry-After"] == "1"
             assert elapsed < CONNECT_TIMEOUT + 2  # a margin for a loaded CI machine; never the kernel's minutes
-        metadata = requests.get(server.url + "/.well-known/oauth-authorization-server", timeout=10)
-        assert metadata.status_code == 503
+        if outage == "refuse":
+            metadata = requests.get(server.url + "/.well-known/oauth-authorization-server", timeout=10)
+            assert metadata.status_code == 503
         proxy.restore()
         # A worker that served nothing during the outage still holds its cut connection: its first request
         # finds it dead (503, and the connection is dropped). So at most one 503 per worker, then service.
