@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
 from ops.logs import current_request_id
+from tokens.throttle import client_address
 from tokens.views import Outcome, loggable_client_id
 
 access_log = logging.getLogger("gatehouse.access")
@@ -79,7 +80,7 @@ class OpsMiddleware:
             "status": response.status_code,
             "latency_ms": round(elapsed * 1000, 2),
             "request_id": request.request_id,  # type: ignore[attr-defined]
-            "address": request.META.get("REMOTE_ADDR"),
+            "address": client_address(request),  # the socket's, or a trusted proxy's X-Forwarded-For
         }
         reason = metrics.failure_reason(outcome)
         if reason:

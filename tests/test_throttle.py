@@ -264,3 +264,12 @@ def test_an_unreachable_store_fails_open(oauth, service, settings):
     }
     fail(oauth, service, LIMIT + 1)
     assert oauth.token(service).status_code == 200
+
+
+def test_the_access_log_names_the_client_behind_a_trusted_proxy(oauth, service, settings, caplog):
+    import ipaddress
+
+    settings.GATEHOUSE_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.0/8")]
+    good(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    (record,) = [r for r in caplog.records if r.name == "gatehouse.access"]
+    assert record.fields["address"] == "198.51.100.7"
