@@ -6,18 +6,20 @@ Each runs in one transaction and records an AuditEvent in it, so a change and it
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from clients import credentials
-from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.models import AuditEvent, Client, ClientSecret, IdempotencyKey, Scope
 
 
 @dataclass(frozen=True)
@@ -292,3 +294,80 @@ def secrets_expiring(within: timedelta, now: datetime | None = None) -> Q:
     """Filter for secrets still valid now whose end falls within the given time."""
     now = now or timezone.now()
     return Q(retired_at__isnull=True, valid_until__gt=now, valid_until__lte=now + within)
+
+
+# The management API's grant rule (docs/api.md): a caller hands out, and manages clients holding, only scopes
+# its own token carries, unless its token carries the admin scope.
+ADMIN_SCOPE = "gatehouse:admin"
+
+
+class ScopeNotHeld(PermissionDenied):
+    def __init__(self, missing: Iterable[str], doing: str) -> None:
+        self.missing = sorted(missing)
+        super().__init__(f"{doing} needs scopes this caller does not hold: {', '.join(self.missing)}")
+
+
+def ensure_may_grant(*, held: Iterable[str], scopes: Iterable[str]) -> None:
+    """Refuse to grant scopes the caller does not hold itself, unless it holds the admin scope."""
+    held = set(held)
+    missing = set(scopes) - held
+    if missing and ADMIN_SCOPE not in held:
+        # Names that are no scope at all are left for client_create/update to refuse as unknown (a 400).
+        missing = set(Scope.objects.filter(name__in=missing).values_list("name", flat=True))
+        if missing:
+            raise ScopeNotHeld(missing, "granting these scopes")
+
+
+def ensure_may_manage(*, held: Iterable[str], client: Client) -> None:
+    """Refuse to change a client that holds scopes the caller does not (rotating it would hand them over)."""
+    held = set(held)
+    missing = set(client.scope_names()) - held
+    if missing and ADMIN_SCOPE not in held:
+        raise ScopeNotHeld(missing, f"managing client {client.client_id}")
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class IdempotencyKeyReused(Exception):
+    """The same Idempotency-Key was sent before with a different request."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A create already made under this Idempotency-Key: the client it made, whose secret is not kept."""
+
+    client: Client
+
+
+def _fingerprint(fields: dict[str, Any]) -> str:
+    canonical = {**fields, "scopes": sorted(set(fields.get("scopes", ())))}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _create_once(*, caller_pk: int, key: str, fingerprint: str, actor: Actor, fields: dict) -> NewSecret | Replay:
+    with transaction.atomic():
+        # Keys are kept for a day: the caller's older ones go now, so the table holds one day of creates.
+        IdempotencyKey.objects.filter(caller_id=caller_pk, created_at__lte=timezone.now() - IDEMPOTENCY_WINDOW).delete()
+        previous = IdempotencyKey.objects.select_related("client").filter(caller_id=caller_pk, key=key).first()
+        if previous is not None:
+            if previous.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used before with a different request")
+            return Replay(previous.client)
+        new = client_create(actor=actor, **fields)
+        IdempotencyKey.objects.create(caller_id=caller_pk, key=key, fingerprint=fingerprint, client=new.client)
+    return new
+
+
+def client_create_idempotent(*, caller_pk: int, key: str, actor: Actor, **fields: Any) -> NewSecret | Replay:
+    """client_create at most once per (calling client, key) within IDEMPOTENCY_WINDOW; a retry gets a Replay.
+
+    Only a create that succeeded is remembered, so a retry of a refused request is checked afresh.
+    """
+    fingerprint = _fingerprint(fields)
+    try:
+        return _create_once(caller_pk=caller_pk, key=key, fingerprint=fingerprint, actor=actor, fields=fields)
+    except IntegrityError:
+        # A concurrent request with the same key committed first (the unique constraint refused ours, and our
+        # client was rolled back with it): answer as a replay of that one.
+        return _create_once(caller_pk=caller_pk, key=key, fingerprint=fingerprint, actor=actor, fields=fields)

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
     "clients",
     "tokens",
@@ -158,6 +159,21 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The management API's OpenAPI schema (/api/schema/) and its docs page (/api/docs/), assets served locally.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse management API",
+    "DESCRIPTION": "Register clients, rotate their secrets, manage scopes and read the audit trail. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "PREPROCESSING_HOOKS": ["clients.schema.management_api_only"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Gatehouse
@@ -207,9 +223,6 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-
-# drf-spectacular: the OAuth endpoints' own description is served at /oauth/openapi.json (tokens/openapi.py).
-SPECTACULAR_SETTINGS = {"TITLE": "Gatehouse", "ENABLE_DJANGO_DEPLOY_CHECK": False}
 
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.

@@ -121,6 +121,14 @@ def auditor_http(auditor) -> HttpClient:
     return http
 
 
+@pytest.fixture
+def api(db):
+    """A management API caller: `api.login(*scopes)` makes the calling client, then `api.get/post/...`."""
+    from tests.api import ApiHttp
+
+    return ApiHttp()
+
+
 @pytest.fixture(scope="session")
 def live_database_url():
     """A migrated database for live gunicorn servers (tests/live.py), shared by the live tests of a run."""

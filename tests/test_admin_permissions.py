@@ -80,7 +80,8 @@ def test_an_auditor_cannot_change_anything_even_by_posting_directly(auditor_http
     assert [r.status_code for r in refused] == [403] * len(refused)
     client.refresh_from_db()
     assert client.is_active and client.name != "renamed" and client.secrets.count() == 1
-    assert Scope.objects.count() == 1 and Client.objects.count() == 1
+    assert not Scope.objects.filter(name="new").exists() and Scope.objects.filter(pk=scope.pk).exists()
+    assert Client.objects.count() == 1
     assert not AuditEvent.objects.exists()
 
 

@@ -15,7 +15,7 @@ def test_creating_a_scope_goes_through_the_service_and_is_audited(operator_http,
 
 def test_an_invalid_scope_name_is_refused(operator_http):
     response = operator_http.post("/admin/clients/scope/add/", {"name": "has space", "description": ""})
-    assert response.status_code == 200 and not Scope.objects.exists()
+    assert response.status_code == 200 and not Scope.objects.filter(name="has space").exists()
 
 
 def test_describing_a_scope_records_before_and_after(operator_http):
@@ -36,7 +36,7 @@ def test_the_scope_page_lists_the_clients_holding_it(operator_http):
 def test_deleting_an_unused_scope(operator_http):
     scope = ScopeFactory(name="orders.read")
     operator_http.post(f"/admin/clients/scope/{scope.pk}/delete/", {"post": "yes"})
-    assert not Scope.objects.exists()
+    assert not Scope.objects.filter(pk=scope.pk).exists()
     assert AuditEvent.objects.filter(action="scope.delete", target="orders.read").exists()
 
 

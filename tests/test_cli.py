@@ -28,7 +28,8 @@ def run(*args: str) -> str:
 def test_scope_create_and_list_json():
     run("scope", "create", "orders.read", "--description", "Read orders")
     data = json.loads(run("scope", "list", "--json"))
-    assert data == {"scopes": [{"name": "orders.read", "description": "Read orders", "clients": 0}]}
+    ours = [s for s in data["scopes"] if not s["name"].startswith("gatehouse:")]  # the API's, from a migration
+    assert ours == [{"name": "orders.read", "description": "Read orders", "clients": 0}]
     assert AuditEvent.objects.get().actor_type == "cli"
 
 

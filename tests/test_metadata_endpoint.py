@@ -21,7 +21,15 @@ def test_metadata_lists_endpoints_grants_methods_and_scopes(client):
     assert body["token_endpoint_auth_methods_supported"] == methods
     assert body["introspection_endpoint_auth_methods_supported"] == methods
     assert body["revocation_endpoint_auth_methods_supported"] == methods
-    assert body["scopes_supported"] == ["orders.read", "orders.write"]
+    # the management API's gatehouse:* scopes come from a migration and are requested like any other
+    assert body["scopes_supported"] == [
+        "gatehouse:admin",
+        "gatehouse:audit:read",
+        "gatehouse:clients:read",
+        "gatehouse:clients:write",
+        "orders.read",
+        "orders.write",
+    ]
 
 
 @override_settings(GATEHOUSE_ISSUER="https://auth.example.com")

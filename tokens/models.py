@@ -79,6 +79,15 @@ class TokenInfo:
 
 
 @dataclass(frozen=True)
+class Bearer:
+    """Who presented a live bearer token to the management API, and what the token allows."""
+
+    client_pk: int
+    client_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Introspection:
     caller_authenticated: bool
     caller_may_introspect: bool = False
@@ -148,6 +157,25 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             return Introspection(caller_authenticated=True)
         info = None if token_client_id is None else TokenInfo(token_client_id, scope, issued_at, expires_at)
         return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
+
+    def bearer(self, token: str, *, now: datetime) -> Bearer | None:
+        """The client and scopes of a live token whose client is active, in one SELECT; None otherwise."""
+        if not credentials.is_well_formed(token, credentials.ACCESS_TOKEN_PREFIX):
+            return None
+        row = (
+            self.filter(
+                digest=credentials.digest(token),
+                revoked_at__isnull=True,
+                expires_at__gt=int(now.timestamp()),
+                client__is_active=True,
+            )
+            .values_list("client_id", "client__client_id", "scope")
+            .first()
+        )
+        if row is None:
+            return None
+        client_pk, client_id, scope = row
+        return Bearer(client_pk, client_id, frozenset(scope.split()))
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
         """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""

@@ -27,6 +27,7 @@ urlpatterns = [
                 "VERSION": "1",
                 "APPEND_COMPONENTS": {"securitySchemes": openapi.SECURITY_SCHEMES},
                 "SECURITY": [],
+                "PREPROCESSING_HOOKS": [],  # the management API's hook keeps only /api/ paths
             },
         ),
         name="oauth-openapi",

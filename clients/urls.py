@@ -1,0 +1,22 @@
+"""The management API, mounted under /api/v1/ (docs/api.md)."""
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.routers import SimpleRouter
+
+from clients import views
+
+
+@csrf_exempt  # bearer-token API, no cookies: else CSRF would answer an unknown POST with an HTML 403
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Unknown paths under /api/v1/ answer in the API's error shape, not with an HTML page."""
+    return JsonResponse({"error": "not_found", "error_description": "no such API endpoint"}, status=404)
+
+
+router = SimpleRouter()
+router.register("clients", views.ClientViewSet, basename="api-client")
+router.register("scopes", views.ScopeViewSet, basename="api-scope")
+router.register("audit-events", views.AuditEventViewSet, basename="api-audit-event")
+
+urlpatterns = [*router.urls, re_path(r"^(?P<path>[\s\S]*)$", not_found)]

@@ -1,0 +1,367 @@
+"""The management API under /api/v1/: clients, their secrets, scopes and the audit trail (docs/api.md).
+
+Views stay thin: they check the caller's token (clients.authentication), validate the body's shape
+(clients.serializers) and call the same services the admin and the command line use, with the calling client
+as the audit actor. Every error is rendered by clients.errors.api_exception_handler.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers as drf_serializers
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from clients import (
+    schema,  # noqa: F401 - registers the bearer scheme with drf-spectacular
+    services,
+)
+from clients.authentication import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, BearerAuthentication, HasScope
+from clients.errors import api_exception_handler
+from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.serializers import (
+    AuditEventSerializer,
+    AuditFilterSerializer,
+    ClientCreatedSerializer,
+    ClientCreateSerializer,
+    ClientFilterSerializer,
+    ClientPatchSerializer,
+    ClientReplaceSerializer,
+    ClientSerializer,
+    ErrorSerializer,
+    PageSerializer,
+    RotatedSerializer,
+    RotateSerializer,
+    ScopeSerializer,
+    ScopeUpdateSerializer,
+    SecretSerializer,
+    TokensRevokedSerializer,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error responses an operation documents: bad input, no or bad token, not found (or past the last page)."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in sorted({400, 401, 403, 404, *codes})}
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ApiViewSet(GenericViewSet):
+    """Bearer authentication, a read scope for GET and a write scope for the rest, the API's error shape, JSON."""
+
+    authentication_classes = [BearerAuthentication]
+    permission_classes = [HasScope]
+    pagination_class = Pages
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]  # no OPTIONS: the schema says it all
+    read_scope = CLIENTS_READ
+    write_scope = CLIENTS_WRITE
+
+    def required_scope(self, request: Request) -> str:
+        return self.read_scope if request.method in SAFE_METHODS else self.write_scope
+
+    def get_object(self):  # type: ignore[no-untyped-def]
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if any(ord(char) < 0x20 for char in value):  # no id or scope name has one; PostgreSQL refuses NUL
+            raise NotFound()
+        return super().get_object()
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        return api_exception_handler
+
+    def actor(self) -> services.Actor:
+        return services.Actor.api_client(self.request.auth.client_id, self.request.META.get("REMOTE_ADDR"))
+
+    def held_scopes(self) -> frozenset[str]:
+        return self.request.auth.scopes
+
+    def filters(self, serializer_class: type[drf_serializers.Serializer]) -> dict[str, Any]:
+        query = serializer_class(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def page(self, queryset: QuerySet, serializer_class: type[drf_serializers.Serializer]) -> Response:
+        items = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(items, many=True).data)
+
+
+def _body(serializer_class: type[drf_serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List clients",
+        parameters=[ClientFilterSerializer],
+        responses={200: ClientSerializer(many=True), **errors()},
+    ),
+    retrieve=extend_schema(summary="Show a client", responses={200: ClientSerializer, **errors(404)}),
+)
+class ClientViewSet(ApiViewSet):
+    """Clients: register, read, change, disable and enable them, rotate and retire their secrets."""
+
+    queryset = Client.objects.prefetch_related("scopes")
+    serializer_class = ClientSerializer
+    lookup_field = "client_id"
+    lookup_value_regex = "[^/]+"
+
+    def list(self, request: Request) -> Response:
+        query = self.filters(ClientFilterSerializer)
+        clients = self.get_queryset()
+        if "status" in query:
+            clients = clients.filter(is_active=query["status"] == "active")
+        if "scope" in query:
+            clients = clients.filter(scopes__name=query["scope"])
+        if "name" in query:
+            clients = clients.filter(name__icontains=query["name"])
+        return self.page(clients, ClientSerializer)
+
+    def retrieve(self, request: Request, client_id: str) -> Response:
+        return Response(ClientSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Register a client",
+        description=(
+            "Returns the client and its first secret, shown this once. With an `Idempotency-Key` header, a retry "
+            "of the same request within 24 hours returns the same client (without the secret, with the header "
+            "`Idempotent-Replayed: true`); the same key with a different request is refused with 422."
+        ),
+        request=ClientCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="1-255 printable ASCII characters chosen by the caller, e.g. a UUID.",
+                pattern=IDEMPOTENCY_KEY_PATTERN.pattern,
+            )
+        ],
+        responses={201: ClientCreatedSerializer, **errors(422)},
+    )
+    def create(self, request: Request) -> Response:
+        fields = _body(ClientCreateSerializer, request)
+        services.ensure_may_grant(held=self.held_scopes(), scopes=fields["scopes"])
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            created = services.client_create(actor=self.actor(), **fields)
+        elif not IDEMPOTENCY_KEY_PATTERN.match(key):
+            raise drf_serializers.ValidationError({IDEMPOTENCY_HEADER: ["1-255 printable ASCII characters"]})
+        else:
+            created = services.client_create_idempotent(
+                caller_pk=request.auth.client_pk, key=key, actor=self.actor(), **fields
+            )
+        if isinstance(created, services.Replay):
+            body = ClientCreatedSerializer(created.client).data
+            return Response(body, status=status.HTTP_201_CREATED, headers={REPLAYED_HEADER: "true"})
+        body = ClientCreatedSerializer(created.client).data
+        body["client_secret"] = created.plaintext
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    def _update(self, request: Request, serializer_class: type[drf_serializers.Serializer]) -> Response:
+        client = self.get_object()
+        fields = _body(serializer_class, request)
+        held = self.held_scopes()
+        services.ensure_may_manage(held=held, client=client)
+        scopes = fields.pop("scopes", None)
+        if scopes is not None:
+            services.ensure_may_grant(held=held, scopes=scopes)
+        client = services.client_update(client=client, actor=self.actor(), scopes=scopes, **fields)
+        return Response(ClientSerializer(client).data)
+
+    @extend_schema(
+        summary="Replace a client's settings",
+        request=ClientReplaceSerializer,
+        responses={200: ClientSerializer, **errors(404)},
+    )
+    def update(self, request: Request, client_id: str) -> Response:
+        return self._update(request, ClientReplaceSerializer)
+
+    @extend_schema(
+        summary="Change some of a client's settings",
+        request=ClientPatchSerializer,
+        responses={200: ClientSerializer, **errors(404)},
+    )
+    def partial_update(self, request: Request, client_id: str) -> Response:
+        return self._update(request, ClientPatchSerializer)
+
+    def _managed(self) -> Client:
+        client = self.get_object()
+        services.ensure_may_manage(held=self.held_scopes(), client=client)
+        return client
+
+    @extend_schema(
+        summary="Disable a client",
+        description="It can no longer get tokens, and its live tokens are revoked now.",
+        request=None,
+        responses={200: ClientSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, client_id: str) -> Response:
+        client = services.client_disable(client=self._managed(), actor=self.actor())
+        return Response(ClientSerializer(client).data)
+
+    @extend_schema(summary="Enable a client", request=None, responses={200: ClientSerializer, **errors(404)})
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, client_id: str) -> Response:
+        client = services.client_enable(client=self._managed(), actor=self.actor())
+        return Response(ClientSerializer(client).data)
+
+    @extend_schema(
+        summary="Rotate a client's secret",
+        description="Issues a new secret, shown this once; the current ones keep working for the grace period.",
+        request=RotateSerializer,
+        responses={200: RotatedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"])
+    def rotate(self, request: Request, client_id: str) -> Response:
+        client = self._managed()
+        grace = timedelta(seconds=_body(RotateSerializer, request)["grace_seconds"])
+        new = services.client_rotate_secret(client=client, grace=grace, actor=self.actor())
+        body = {
+            "client_id": new.client.client_id,
+            "client_secret": new.plaintext,
+            "previous_secret_expires_at": new.previous_secret_expires_at,
+            "secret": new.secret,
+        }
+        return Response(RotatedSerializer(body).data, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        summary="List a client's secrets (metadata only)",
+        responses={200: SecretSerializer(many=True), **errors(404)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)  # a handful per client: all of them at once
+    def secrets(self, request: Request, client_id: str) -> Response:
+        client = self.get_object()
+        return Response(SecretSerializer(client.secrets.all(), many=True).data)
+
+    @extend_schema(
+        summary="Retire one secret now",
+        description="Ends one secret (e.g. a leaked one) without touching the client's other secrets.",
+        request=None,
+        parameters=[OpenApiParameter("secret_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: SecretSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"], url_path=r"secrets/(?P<secret_id>[0-9]{1,18})/retire")
+    def retire_secret(self, request: Request, client_id: str, secret_id: str) -> Response:
+        client = self._managed()
+        secret = ClientSecret.objects.filter(client=client, pk=int(secret_id)).first()
+        if secret is None:
+            raise NotFound("this client has no such secret")
+        secret = services.secret_retire(secret=secret, actor=self.actor())
+        return Response(SecretSerializer(secret).data)
+
+    @extend_schema(
+        summary="Revoke all of a client's live tokens",
+        request=None,
+        responses={200: TokensRevokedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"], url_path="revoke-tokens")
+    def revoke_tokens(self, request: Request, client_id: str) -> Response:
+        revoked = services.client_revoke_tokens(client=self._managed(), actor=self.actor())
+        return Response({"tokens_revoked": revoked})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List scopes", parameters=[PageSerializer], responses={200: ScopeSerializer(many=True), **errors()}
+    ),
+    retrieve=extend_schema(summary="Show a scope", responses={200: ScopeSerializer, **errors(404)}),
+)
+class ScopeViewSet(ApiViewSet):
+    """The scope catalogue. Reading needs gatehouse:clients:read, changing it gatehouse:clients:write."""
+
+    queryset = Scope.objects.all()
+    serializer_class = ScopeSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^\\n]+"  # scope names may contain "/", never a newline
+
+    def list(self, request: Request) -> Response:
+        self.filters(PageSerializer)
+        return self.page(self.get_queryset(), ScopeSerializer)
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(ScopeSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Create a scope", request=ScopeSerializer, responses={201: ScopeSerializer, **errors()})
+    def create(self, request: Request) -> Response:
+        fields = _body(ScopeSerializer, request)
+        scope = services.scope_create(actor=self.actor(), **fields)
+        return Response(ScopeSerializer(scope).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a scope's description",
+        request=ScopeUpdateSerializer,
+        responses={200: ScopeSerializer, **errors(404)},
+    )
+    def partial_update(self, request: Request, name: str) -> Response:
+        scope = self.get_object()
+        fields = _body(ScopeUpdateSerializer, request)
+        scope = services.scope_update(scope=scope, actor=self.actor(), **fields)
+        return Response(ScopeSerializer(scope).data)
+
+    @extend_schema(
+        summary="Change a scope's description",
+        request=ScopeUpdateSerializer,
+        responses={200: ScopeSerializer, **errors(404)},
+    )
+    def update(self, request: Request, name: str) -> Response:
+        return self.partial_update(request, name)
+
+    @extend_schema(
+        summary="Delete a scope",
+        description="Refused with 409 scope_in_use while clients hold it; `held_by` lists them.",
+        responses={204: None, **errors(404, 409)},
+    )
+    def destroy(self, request: Request, name: str) -> Response:
+        services.scope_delete(scope=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List audit events, newest first",
+        parameters=[AuditFilterSerializer],
+        responses={200: AuditEventSerializer(many=True), **errors()},
+    ),
+)
+class AuditEventViewSet(ApiViewSet):
+    """The audit trail of changes to clients, secrets and scopes, whoever made them."""
+
+    queryset = AuditEvent.objects.select_related("client")
+    serializer_class = AuditEventSerializer
+    read_scope = write_scope = AUDIT_READ  # read-only: other methods answer 405 once the token is checked
+
+    def list(self, request: Request) -> Response:
+        query = self.filters(AuditFilterSerializer)
+        events = self.get_queryset()
+        if "client" in query:
+            events = events.filter(client__client_id=query["client"])
+        for field in ("actor", "actor_type", "action"):
+            if field in query:
+                events = events.filter(**{field: query[field]})
+        if "since" in query:
+            events = events.filter(at__gte=query["since"])
+        if "until" in query:
+            events = events.filter(at__lt=query["until"])
+        return self.page(events, AuditEventSerializer)
