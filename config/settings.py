@@ -3,6 +3,8 @@
 Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY (see docs/deployment.md).
 """
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "clients",
     "tokens",
 ]
@@ -47,6 +50,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns an admin lockout into a 429 page
+]
+
+# django-axes in front of the model backend: admin logins lock out after repeated failures (docs/security.md).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,6 +94,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"].setdefault(
         "server_side_binding", env_bool("DATABASE_SERVER_SIDE_BINDING", True)
     )
+    # A connection to a database that vanished without closing it (network partition) fails within about
+    # DATABASE_TCP_TIMEOUT seconds instead of the kernel's minutes: unacknowledged data and silent keepalives.
+    _tcp_timeout = env_int("DATABASE_TCP_TIMEOUT", 10, minimum=1)
+    for _name, _value in {
+        "keepalives": 1,
+        "keepalives_idle": _tcp_timeout,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": _tcp_timeout * 1000,
+    }.items():
+        DATABASES["default"]["OPTIONS"].setdefault(_name, _value)
     # Behind PgBouncer in transaction mode a cursor cannot outlive its transaction (docs/deployment.md).
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -131,7 +152,10 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD = not DEBUG and env_bool("DJANGO_HSTS_PRELOAD", True)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # preload is the operator's choice (DJANGO_HSTS_PRELOAD=0)
+CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -160,6 +184,50 @@ SPECTACULAR_SETTINGS = {
 # Gatehouse
 GATEHOUSE_ISSUER = env_str("GATEHOUSE_ISSUER").rstrip("/")
 GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=86400)
+GATEHOUSE_ADMIN_PATH = env_str("GATEHOUSE_ADMIN_PATH", "admin/").strip("/") + "/"
+if GATEHOUSE_ADMIN_PATH == "/":
+    raise ImproperlyConfigured("GATEHOUSE_ADMIN_PATH must not be empty")
+
+
+def _cache(url: str) -> dict:
+    """GATEHOUSE_CACHE_URL: redis://host:port/db, `database` (the table made by createcachetable) or `locmem`."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        # Short timeouts: the throttle fails open (and logs) rather than hang a request on a lost Redis.
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    if url in ("database", "db"):
+        return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gatehouse_cache"}
+    if url in ("", "locmem"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(f"GATEHOUSE_CACHE_URL must be redis://..., database or locmem, got {url!r}")
+
+
+# The cache holds the failed-authentication counters (and admin lockouts are in the database through axes).
+# locmem is per process: fine for one process, not for several workers or instances (a deploy check warns).
+CACHES = {"default": _cache(env_str("GATEHOUSE_CACHE_URL") or env_str("REDIS_URL"))}
+
+# Throttling of failed client authentication by source address (tokens/throttle.py, docs/security.md).
+GATEHOUSE_THROTTLE_CACHE = "default"
+GATEHOUSE_AUTH_FAILURE_LIMIT = env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 20, minimum=1)
+GATEHOUSE_AUTH_FAILURE_WINDOW = env_int("GATEHOUSE_AUTH_FAILURE_WINDOW", 300, minimum=1, maximum=86400)
+GATEHOUSE_AUTH_BLOCK_SYNC_SECONDS = env_int("GATEHOUSE_AUTH_BLOCK_SYNC_SECONDS", 1, minimum=0, maximum=60)
+try:
+    GATEHOUSE_TRUSTED_PROXIES = [
+        ipaddress.ip_network(cidr, strict=False) for cidr in env_list("GATEHOUSE_TRUSTED_PROXIES", [])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES must be IP addresses or CIDRs: {error}") from None
+
+# Admin login lockout (django-axes): per source address, counted in the database, shared by all instances.
+AXES_FAILURE_LIMIT = env_int("GATEHOUSE_ADMIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("GATEHOUSE_ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
@@ -182,5 +250,6 @@ LOGGING = {
     "loggers": {
         # Django logs every 4xx with the request path; ours say more (and never a credential) in gatehouse.*.
         "django.request": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},
     },
 }

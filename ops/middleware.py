@@ -22,9 +22,18 @@ from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
 from ops.logs import current_request_id
+from tokens.throttle import client_address
 from tokens.views import Outcome, loggable_client_id
 
 access_log = logging.getLogger("gatehouse.access")
+
+# The security headers SecurityMiddleware and XFrameOptionsMiddleware put on every other response.
+PROBE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/@-]{1,128}")
 
@@ -43,7 +52,10 @@ class OpsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         route = self.routes.get(request.path_info)
         if route is not None:
-            return route(request)
+            response = route(request)
+            for name, value in PROBE_HEADERS.items():  # SecurityMiddleware never sees these answers
+                response.headers.setdefault(name, value)
+            return response
         start = perf_counter()
         request.request_id = rid = request_id(request)  # type: ignore[attr-defined]
         context = current_request_id.set(rid)
@@ -68,7 +80,7 @@ class OpsMiddleware:
             "status": response.status_code,
             "latency_ms": round(elapsed * 1000, 2),
             "request_id": request.request_id,  # type: ignore[attr-defined]
-            "address": request.META.get("REMOTE_ADDR"),
+            "address": client_address(request),  # the socket's, or a trusted proxy's X-Forwarded-For
         }
         reason = metrics.failure_reason(outcome)
         if reason:

@@ -57,6 +57,20 @@ def pytest_configure(config):
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """Failed-authentication counters are process-wide: each test starts with none."""
+    from django.core.cache import cache
+
+    from tokens import throttle
+
+    cache.clear()
+    throttle.forget_all()
+    yield
+    cache.clear()
+    throttle.forget_all()
+
+
 @pytest.fixture
 def oauth(db) -> OAuthHttp:
     return OAuthHttp()
@@ -113,3 +127,12 @@ def api(db):
     from tests.api import ApiHttp
 
     return ApiHttp()
+
+
+@pytest.fixture(scope="session")
+def live_database_url():
+    """A migrated database for live gunicorn servers (tests/live.py), shared by the live tests of a run."""
+    from tests import live
+
+    with live.live_database() as url:
+        yield url

@@ -29,6 +29,19 @@ class InvalidClient(OAuthError):
     error = "invalid_client"
     status = 401
 
+    def __init__(
+        self,
+        description: str,
+        *,
+        headers: dict[str, str] | None = None,
+        reason: str = "malformed_credentials",
+        client_id: str = "",
+    ) -> None:
+        super().__init__(description, headers=headers)
+        # Why, and who claimed to ask: for the log and the failure counters, never shown to the client.
+        self.reason = reason
+        self.client_id = client_id
+
 
 class UnauthorizedClient(OAuthError):
     """An authenticated client asking for something it is not allowed (e.g. introspection)."""
@@ -48,3 +61,10 @@ class UnsupportedGrantType(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+class SlowDown(OAuthError):
+    """Too many failed client authentications from one address (429, with Retry-After)."""
+
+    error = "slow_down"
+    status = 429

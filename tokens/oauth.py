@@ -84,13 +84,17 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
     elif "client_secret" in form:
         creds = ClientCredentials(form.get("client_id", ""), form["client_secret"], basic=False)
     else:
-        raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE)
-    if not creds.client_id or not creds.secret:
-        raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+        raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE, reason="missing_credentials")
     if (
-        len(creds.client_id) > MAX_CLIENT_ID
+        not creds.client_id
+        or not creds.secret
+        or len(creds.client_id) > MAX_CLIENT_ID
         or len(creds.secret) > MAX_SECRET
         or "\x00" in creds.client_id + creds.secret
     ):
-        raise InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+        raise InvalidClient(
+            "client authentication failed",
+            headers=BASIC_CHALLENGE if creds.basic else None,
+            client_id=creds.client_id[:MAX_CLIENT_ID].replace("\x00", ""),
+        )
     return creds

@@ -23,18 +23,21 @@ from rest_framework.views import APIView
 
 from clients import credentials
 from clients.models import Authentication, Client, Scope
+from tokens import signals, throttle
 from tokens.exceptions import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
     MethodNotAllowed,
     OAuthError,
+    SlowDown,
     TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken
 from tokens.oauth import BASIC_CHALLENGE, ClientCredentials, client_credentials, parse_form
+from tokens.openapi import OAuthSchema
 
 log = logging.getLogger("gatehouse.oauth")
 
@@ -94,6 +97,7 @@ class OAuthView(APIView):
     content_negotiation_class = _JSONOnly
     http_method_names = ["post"]
     endpoint = ""
+    schema = OAuthSchema()
 
     def dispatch(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.outcome = request.oauth = Outcome(self.endpoint)
@@ -110,6 +114,14 @@ class OAuthView(APIView):
 
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
+        self.address = throttle.client_address(django_request)
+        try:
+            throttle.check(self.address)  # before anything else: a blocked address gets no credential check
+        except throttle.Blocked as blocked:
+            raise SlowDown(
+                "too many failed client authentications from this address; retry later",
+                headers={"Retry-After": str(blocked.retry_after)},
+            ) from None
         return self.handle(django_request, parse_form(django_request))
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
@@ -119,12 +131,14 @@ class OAuthView(APIView):
         raise MethodNotAllowed(f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"})
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, InvalidClient):
+            self.client_authentication_failed(exc)
         if isinstance(exc, OAuthError):
             self.outcome.result = exc.error
             self.outcome.reason = getattr(exc, "reason", "") or self.outcome.reason
             return oauth_response({"error": exc.error, "error_description": exc.description}, exc.status, exc.headers)
         if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
-            log.warning("database unavailable at %s: %s", self.endpoint, type(exc).__name__)
+            log.warning("database unavailable at %s: %s: %s", self.endpoint, type(exc).__name__, _first_line(exc))
             return self.handle_exception(
                 TemporarilyUnavailable(
                     "the service is temporarily unavailable; retry shortly",
@@ -139,18 +153,40 @@ class OAuthView(APIView):
     def authentication_failed(
         self, creds: ClientCredentials, request: HttpRequest, auth: Authentication | None = None
     ) -> InvalidClient:
-        """Log why authentication failed (never the secret) and build the error the client sees."""
+        """Find out why authentication failed and build the error the client sees (logged when it is raised)."""
         auth = auth or Client.objects.authenticate(creds.client_id, creds.secret, now=timezone.now())
-        reason = auth.failure or "changed during the request"
-        self.outcome.reason = reason
+        return InvalidClient(
+            "client authentication failed",
+            headers=BASIC_CHALLENGE if creds.basic else None,
+            reason=auth.failure or "changed during the request",
+            client_id=creds.client_id,
+        )
+
+    def client_authentication_failed(self, exc: InvalidClient) -> None:
+        """Log, signal and count one failed client authentication; never the presented secret."""
+        address = getattr(self, "address", "")
+        client_id = loggable_client_id(exc.client_id)
         log.warning(
             "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
             self.endpoint,
-            loggable_client_id(creds.client_id),
-            request.META.get("REMOTE_ADDR"),
-            reason,
+            client_id,
+            address,
+            exc.reason,
         )
-        return InvalidClient("client authentication failed", headers=BASIC_CHALLENGE if creds.basic else None)
+        signals.auth_failed.send(
+            type(self), endpoint=self.endpoint, client_id=client_id, address=address, reason=exc.reason
+        )
+        if exc.reason == "missing_credentials":
+            return  # no guess was made: a misconfigured client should not block its neighbours' address
+        failures, until = throttle.record_failure(address)
+        if until is not None and failures == settings.GATEHOUSE_AUTH_FAILURE_LIMIT:
+            log.warning("address blocked address=%s failures=%d until=%d", address, failures, until)
+            signals.address_blocked.send(type(self), address=address, failures=failures, until=until)
+
+
+def _first_line(exc: Exception) -> str:
+    """A database error's own message (the driver's: no query parameters), on one short line."""
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 def _requested_scopes(form: dict[str, str]) -> list[str] | None:
@@ -271,6 +307,7 @@ class MetadataView(APIView):
     throttle_classes = ()
     renderer_classes = (JSONRenderer,)
     content_negotiation_class = _JSONOnly
+    schema = OAuthSchema()
 
     def get(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         base = issuer(request)
@@ -289,3 +326,13 @@ class MetadataView(APIView):
         response = HttpResponse(json.dumps(body), content_type="application/json")
         response["Cache-Control"] = "public, max-age=60"
         return response
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, OperationalError | InterfaceError):
+            log.warning("database unavailable at metadata: %s: %s", type(exc).__name__, _first_line(exc))
+            return oauth_response(
+                {"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable"},
+                503,
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return super().handle_exception(exc)

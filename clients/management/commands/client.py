@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from clients import credentials
 from clients.management.commands._cli import SubcommandCommand
 from clients.models import Client
 from clients.services import Actor, client_create, client_disable, client_enable, client_rotate_secret
@@ -64,7 +65,10 @@ class Command(SubcommandCommand):
         try:
             return Client.objects.get(client_id=client_id)
         except Client.DoesNotExist:
-            raise CommandError(f"unknown client: {client_id}") from None
+            # Echo it only if it looks like a client id: a secret pasted by mistake must not reach a terminal log.
+            leaked = credentials.CLIENT_SECRET_PREFIX in client_id or credentials.ACCESS_TOKEN_PREFIX in client_id
+            shown = "(a secret or token, not shown)" if leaked else client_id
+            raise CommandError(f"unknown client: {shown}") from None
 
     def do_create(
         self,
