@@ -28,8 +28,9 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GATEHOUSE_BIND", "127.0.0.1:8000")
-worker_class = os.environ.get("GATEHOUSE_WORKER_CLASS", "gthread")
-threads = _int("GATEHOUSE_THREADS", 4)
+# Sync, measured against gthread (docs/decisions.md): with keep-alive a gthread worker keeps every connection it
+# accepted, so a few busy clients can pile onto one worker and halve throughput; sync spreads each request.
+worker_class = "sync"
 workers = _int("GATEHOUSE_WORKERS", _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1))
 preload_app = False
 

@@ -90,10 +90,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1))
     # Parameters bound by the server (extended protocol) instead of psycopg's client-side quoting: measured 2-5x
-    # less time for the token and introspection statements (docs/decisions.md). Prepared statements stay off.
-    DATABASES["default"]["OPTIONS"].setdefault(
-        "server_side_binding", env_bool("DATABASE_SERVER_SIDE_BINDING", True)
-    )
+    # less time for the token and introspection statements (docs/decisions.md).
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", env_bool("DATABASE_SERVER_SIDE_BINDING", True))
+    # A statement run this many times on a connection is prepared: PostgreSQL then skips parsing and planning,
+    # which cost about as much as executing the token and introspection joins. 0 turns preparing off (PgBouncer
+    # before 1.21 in transaction mode cannot keep prepared statements; docs/deployment.md).
+    _prepare_threshold = env_int("DATABASE_PREPARE_THRESHOLD", 2, minimum=0)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", _prepare_threshold or None)
     # A connection to a database that vanished without closing it (network partition) fails within about
     # DATABASE_TCP_TIMEOUT seconds instead of the kernel's minutes: unacknowledged data and silent keepalives.
     _tcp_timeout = env_int("DATABASE_TCP_TIMEOUT", 10, minimum=1)
