@@ -33,3 +33,31 @@ def test_revocation_answers_503_when_the_database_is_down(oauth, service):
     with mock.patch.object(type(Client.objects), "authenticate", side_effect=OperationalError("gone")):
         response = oauth.revoke(service, "gth_at_x")
     assert response.status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_died_while_idle_is_replaced_without_an_error(oauth, service, resource_server):
+    """After a database restart the kept-alive connection is dead; the request is served on a fresh one."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose connection can die (SQLite's in-memory test database would vanish)")
+    token = oauth.token(service).json()["access_token"]
+    connection.ensure_connection()
+    connection.connection.close()  # behind Django's back, as a server restart would
+    assert oauth.token(service).status_code == 200
+    connection.connection.close()
+    assert oauth.introspect(resource_server, token).json()["active"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_connect_is_not_retried(oauth, service):
+    """When there was no connection to lose, the outage is reported at once rather than waited out twice."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database keeps its one connection open")
+    connection.close()
+    with mock.patch.object(AccessTokenManager, "issue", side_effect=OperationalError("connection refused")) as issue:
+        assert oauth.token(service).status_code == 503
+    assert issue.call_count == 1

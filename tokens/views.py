@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -122,7 +122,18 @@ class OAuthView(APIView):
                 "too many failed client authentications from this address; retry later",
                 headers={"Retry-After": str(blocked.retry_after)},
             ) from None
-        return self.handle(django_request, parse_form(django_request))
+        form = parse_form(django_request)
+        reused = connection.connection is not None
+        try:
+            return self.handle(django_request, form)
+        except (OperationalError, InterfaceError):
+            if not reused or connection.in_atomic_block:
+                raise
+            # A kept-alive connection can be dead after a database restart or failover, and only the first
+            # statement finds out: drop it and serve the request once more on a fresh connection. A failure
+            # there is a 503. At worst a token was stored but its response lost; it is never returned.
+            connection.close()
+            return self.handle(django_request, form)
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
         raise NotImplementedError
