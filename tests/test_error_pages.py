@@ -1,0 +1,31 @@
+"""Errors Django answers before our views run are JSON on machine paths and HTML in the portal."""
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bad_host_on_the_token_endpoint_is_json():
+    response = Client().post(
+        "/oauth/token",
+        "grant_type=client_credentials",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_HOST="evil.example",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/oauth/nothing", "/.well-known/openid-configuration", "/api/v2/clients/"])
+def test_unknown_machine_path_is_json_404(path):
+    response = Client().get(path)
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "error_description": "there is no endpoint at this path"}
+
+
+def test_portal_keeps_html_error_pages():
+    response = Client().get("/admin/no-such-page/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
