@@ -2,6 +2,7 @@
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import re_path
+from django.views.decorators.common import no_append_slash
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.routers import SimpleRouter
 
@@ -9,9 +10,13 @@ from clients import views
 
 
 @csrf_exempt  # bearer-token API, no cookies: else CSRF would answer an unknown POST with an HTML 403
+@no_append_slash  # a POST redirected to the slashed URL would lose its body (and crash under DEBUG)
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Unknown paths under /api/v1/ answer in the API's error shape, not with an HTML page."""
-    return JsonResponse({"error": "not_found", "error_description": "no such API endpoint"}, status=404)
+    description = "no such API endpoint"
+    if path and not path.endswith("/"):
+        description += "; API paths end with a slash"
+    return JsonResponse({"error": "not_found", "error_description": description}, status=404)
 
 
 router = SimpleRouter()

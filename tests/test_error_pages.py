@@ -29,3 +29,11 @@ def test_portal_keeps_html_error_pages():
     response = Client().get("/admin/no-such-page/", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_api_path_without_its_slash_is_a_json_404_not_a_redirect(settings, debug):
+    settings.DEBUG = debug
+    response = Client().post("/api/v1/clients", "{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["error_description"] == "no such API endpoint; API paths end with a slash"
