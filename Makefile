@@ -27,6 +27,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy config clients tokens ops
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/hadolint Dockerfile
 

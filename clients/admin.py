@@ -183,7 +183,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
     def _glance(self, request: HttpRequest, client: Client) -> dict[str, Any]:
         now = timezone.now()
         rows = [{"secret": s, "state": s.state(now).value, "last_used": s.last_used()} for s in client.secrets.all()]
-        used = [row["last_used"] for row in rows if row["last_used"] is not None]
+        used = [when for when in (row["last_used"] for row in rows) if isinstance(when, datetime)]
         return {
             "secret_rows": rows,
             "live_tokens": AccessToken.objects.live(now).filter(secret__client=client).count(),
@@ -347,7 +347,7 @@ class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
     def client_count(self, obj: Scope) -> int:
         return obj.client_count  # type: ignore[attr-defined]
 
-    def get_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:  # type: ignore[override]
         return ["name", "description", "held_by", "created_at"] if obj else ["name", "description"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
@@ -432,7 +432,7 @@ class ClientSecretAdmin(ReadOnlyAdmin):
     search_fields = ["client__name", "client__client_id"]
     ordering = [F("valid_until").asc(nulls_last=True), "-created_at"]
     fields = ["hint", "client_name", "state", "created_at", "created_by", "valid_until", "retired_at", "retired_by"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type fields as nested groups; these are flat
 
     @admin.display(description="client", ordering="client__name")
     def client_name(self, obj: ClientSecret) -> str:
@@ -458,7 +458,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["actor", "target", "client__name", "client__client_id"]
     date_hierarchy = "at"
     fields = ["at", "actor_type", "actor", "address", "action", "client_name", "target", "change_table"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type fields as nested groups; these are flat
     list_per_page = 100
 
     @admin.display(description="client", ordering="client__name")

@@ -118,11 +118,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response["Retry-After"] = "1"
         return response
     if isinstance(exc, exceptions.APIException):
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else str(exc.default_code)
         response = Response(error_body(_CODES.get(code, code), str(exc.detail)), status=exc.status_code)
         if isinstance(exc, exceptions.MethodNotAllowed):
             response["Allow"] = ", ".join(context["view"].allowed_methods)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        wait = getattr(exc, "wait", None)  # Throttled sets it; the type stubs do not declare it
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            response["Retry-After"] = str(int(wait))
         return response
     return None

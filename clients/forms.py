@@ -49,7 +49,7 @@ class RotateForm(forms.Form):
     custom_unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], required=False, initial="hours")
 
     def clean(self) -> dict:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("grace") == "custom":
             amount, unit = data.get("custom_amount"), data.get("custom_unit") or "hours"
             if not amount:

@@ -56,7 +56,8 @@ class ErrorSerializer(serializers.Serializer):
 
     error = serializers.CharField(help_text="A machine-readable code, e.g. invalid_request, insufficient_scope.")
     error_description = serializers.CharField(help_text="What went wrong, for people.")
-    fields = serializers.DictField(
+    # DRF's metaclass moves declared fields off the class, so this does not shadow Serializer.fields at run time.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="On invalid_request: the messages for each field of the request.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -49,6 +49,7 @@ from clients.serializers import (
     SecretSerializer,
     TokensRevokedSerializer,
 )
+from tokens.models import Bearer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -89,10 +90,14 @@ class ApiViewSet(GenericViewSet):
         return api_exception_handler
 
     def actor(self) -> services.Actor:
-        return services.Actor.api_client(self.request.auth.client_id, self.request.META.get("REMOTE_ADDR"))
+        return services.Actor.api_client(self.bearer().client_id, self.request.META.get("REMOTE_ADDR"))
+
+    def bearer(self) -> Bearer:
+        """The caller's token, as BearerAuthentication left it on the request."""
+        return cast(Bearer, self.request.auth)
 
     def held_scopes(self) -> frozenset[str]:
-        return self.request.auth.scopes
+        return self.bearer().scopes
 
     def filters(self, serializer_class: type[drf_serializers.Serializer]) -> dict[str, Any]:
         query = serializer_class(data=self.request.query_params.dict())
@@ -163,13 +168,14 @@ class ClientViewSet(ApiViewSet):
         fields = _body(ClientCreateSerializer, request)
         services.ensure_may_grant(held=self.held_scopes(), scopes=fields["scopes"])
         key = request.headers.get(IDEMPOTENCY_HEADER)
+        created: services.NewSecret | services.Replay
         if key is None:
             created = services.client_create(actor=self.actor(), **fields)
         elif not IDEMPOTENCY_KEY_PATTERN.match(key):
             raise drf_serializers.ValidationError({IDEMPOTENCY_HEADER: ["1-255 printable ASCII characters"]})
         else:
             created = services.client_create_idempotent(
-                caller_pk=request.auth.client_pk, key=key, actor=self.actor(), **fields
+                caller_pk=self.bearer().client_pk, key=key, actor=self.actor(), **fields
             )
         if isinstance(created, services.Replay):
             body = ClientCreatedSerializer(created.client).data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import Max, Q
@@ -105,7 +106,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             return None
         token = credentials.new_credential(credentials.ACCESS_TOKEN_PREFIX)
         epoch = int(now.timestamp())
-        params: list[object] = [credentials.digest(token)]
+        params: list[Any] = [credentials.digest(token)]
         if scopes is not None:
             params.append(" ".join(scopes))
         params += [epoch, epoch, credentials.digest(secret), client_id, connection.ops.adapt_datetimefield_value(now)]
@@ -122,7 +123,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         """Authenticate the calling resource server and look the token up, in one SELECT."""
         if not credentials.is_well_formed(caller_secret, credentials.CLIENT_SECRET_PREFIX):
             return Introspection(caller_authenticated=False)
-        params = [
+        params: list[Any] = [
             credentials.digest(token),
             int(now.timestamp()),
             credentials.digest(caller_secret),

@@ -141,7 +141,7 @@ class OAuthView(APIView):
     def http_method_not_allowed(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise MethodNotAllowed(f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"})
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]  # DRF accepts any HttpResponse
         if isinstance(exc, InvalidClient):
             self.client_authentication_failed(exc)
         if isinstance(exc, OAuthError):
@@ -299,7 +299,7 @@ class RevocationView(OAuthView):
             raise InvalidRequest("token is required")
         now = timezone.now()
         auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
-        if not auth.ok:
+        if auth.client_pk is None:
             raise self.authentication_failed(creds, request, auth)
         if len(token) <= MAX_TOKEN:
             AccessToken.objects.revoke(client_pk=auth.client_pk, token=token, now=now)
@@ -338,7 +338,7 @@ class MetadataView(APIView):
         response["Cache-Control"] = "public, max-age=60"
         return response
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]  # DRF accepts any HttpResponse
         if isinstance(exc, OperationalError | InterfaceError):
             log.warning("database unavailable at metadata: %s: %s", type(exc).__name__, _first_line(exc))
             return oauth_response(
