@@ -13,17 +13,9 @@ import requests
 
 from clients.models import Client
 from clients.roles import sync_roles
+from tests.browser import launch_chromium
 from tests.factories import ClientFactory, ScopeFactory
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / ("docs/screenshots" if os.environ.get("GATEHOUSE_SCREENSHOTS") == "1" else "test-artifacts/screenshots")
 PASSWORD = "correct-horse-battery-9"
@@ -34,25 +26,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser():
     """One headless chromium per module, with a fresh empty profile per context."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("GATEHOUSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and GATEHOUSE_REQUIRE_BROWSER=1 (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of these tests are still synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
