@@ -80,7 +80,8 @@ class OpsMiddleware:
             "status": response.status_code,
             "latency_ms": round(elapsed * 1000, 2),
             "request_id": request.request_id,  # type: ignore[attr-defined]
-            "address": client_address(request),  # the socket's, or a trusted proxy's X-Forwarded-For
+            # the socket's, or a trusted proxy's X-Forwarded-For; worked out once, by the view, when it got that far
+            "address": outcome.address or client_address(request),
         }
         reason = metrics.failure_reason(outcome)
         if reason:

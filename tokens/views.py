@@ -79,6 +79,7 @@ class Outcome:
     authenticated: bool = False
     result: str = ""  # issued, active, inactive, revoked; or the OAuth error code
     reason: str = ""  # why client authentication failed
+    address: str = ""  # the client's address as the throttle saw it (tokens.throttle.client_address)
 
 
 def loggable_client_id(value: str) -> str:
@@ -114,7 +115,7 @@ class OAuthView(APIView):
 
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
-        self.address = throttle.client_address(django_request)
+        self.address = self.outcome.address = throttle.client_address(django_request)
         try:
             throttle.check(self.address)  # before anything else: a blocked address gets no credential check
         except throttle.Blocked as blocked:
