@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from clients import services
 from clients.forms import ClientRegisterForm, OnceGuard, RotateForm
-from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
 from tokens.models import AccessToken
 from tokens.views import issuer
 
@@ -162,6 +162,27 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The change form, refusing in place what the grant rule would refuse (client_update checks it again)."""
+        form_class = super().get_form(request, obj, change, **kwargs)
+        actor = staff_actor(request)
+
+        def clean(form: Any) -> dict[str, Any]:
+            data = form_class.clean(form) or {}
+            if obj is not None and "scopes" in data:
+                try:
+                    services.authorize(
+                        actor,
+                        client=obj,
+                        scopes=[scope.name for scope in data["scopes"]],
+                        can_introspect=bool(data.get("can_introspect")),
+                    )
+                except services.ScopeNotHeld as refused:
+                    raise ValidationError(str(refused)) from None
+            return data
+
+        return type(form_class.__name__, (form_class,), {"clean": clean})
+
     # Editing: the change form saves through client_update, which writes the audit event.
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
         fields = {f: form.cleaned_data[f] for f in ("name", "description", "can_introspect", "token_ttl")}
@@ -186,7 +207,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         used = [when for when in (row["last_used"] for row in rows) if isinstance(when, datetime)]
         return {
             "secret_rows": rows,
-            "live_tokens": AccessToken.objects.live(now).filter(secret__client=client).count(),
+            "live_tokens": self._live_tokens(client, now),
             "last_token": max(used, default=None),
             "can_rotate": self.has_rotate_permission(request),
             "can_change": self.has_change_permission(request, client),
@@ -204,6 +225,18 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
     def _change_url(self, client: Client) -> str:
         return reverse("admin:clients_client_change", args=[client.pk])
+
+    def _refused(self, request: HttpRequest, client: Client) -> HttpResponse | None:
+        """Back to the client's page with the reason, if the grant rule keeps this user from managing it."""
+        try:
+            services.authorize(staff_actor(request), client=client)
+        except services.ScopeNotHeld as refused:
+            return self._refusal(request, client, refused)
+        return None
+
+    def _refusal(self, request: HttpRequest, client: Client, refused: services.ScopeNotHeld) -> HttpResponse:
+        self.message_user(request, str(refused), messages.ERROR)
+        return HttpResponseRedirect(self._change_url(client))
 
     def _already_done(self, request: HttpRequest, guard: OnceGuard, nonce: str) -> HttpResponse | None:
         """A resubmitted form (reload, back button) lands on the client page instead of acting twice."""
@@ -249,16 +282,20 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 form.add_error(None, "This form has expired. Check the values and register again.")
             elif form.is_valid():
                 data = form.cleaned_data
-                new = services.client_create(
-                    name=data["name"],
-                    description=data["description"],
-                    scopes=[scope.name for scope in data["scopes"]],
-                    can_introspect=data["can_introspect"],
-                    token_ttl=data["token_ttl"],
-                    actor=staff_actor(request),
-                )
-                guard.spend(nonce, new.client)
-                return self._secret_once(request, new, "Client registered")
+                try:
+                    new = services.client_create(
+                        name=data["name"],
+                        description=data["description"],
+                        scopes=[scope.name for scope in data["scopes"]],
+                        can_introspect=data["can_introspect"],
+                        token_ttl=data["token_ttl"],
+                        actor=staff_actor(request),
+                    )
+                except services.ScopeNotHeld as refused:
+                    form.add_error(None, str(refused))
+                else:
+                    guard.spend(nonce, new.client)
+                    return self._secret_once(request, new, "Client registered")
         return self._page(request, "register.html", "Register a client", form=form, once=guard.issue())
 
     @method_decorator(sensitive_post_parameters())
@@ -267,6 +304,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         if not self.has_rotate_permission(request):
             raise PermissionDenied
         client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
         guard = OnceGuard(request)
         now = timezone.now()
         form = RotateForm(request.POST if request.method == "POST" else None)
@@ -277,8 +316,15 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
             if guard.state(nonce) == "unknown":
                 form.add_error(None, "This form has expired. Choose the grace period again.")
             elif form.is_valid() and request.POST.get("confirmed") == "yes":
-                grace = form.cleaned_data["grace_period"]
-                new = services.client_rotate_secret(client=client, grace=grace, actor=staff_actor(request))
+                try:
+                    new = services.client_rotate_secret(
+                        client=client,
+                        grace=form.cleaned_data["grace_period"],
+                        revoke_tokens=form.cleaned_data["revoke_tokens"],
+                        actor=staff_actor(request),
+                    )
+                except services.ScopeNotHeld as refusal:
+                    return self._refusal(request, client, refusal)
                 guard.spend(nonce, client)
                 return self._secret_once(request, new, "Secret rotated")
             elif form.is_valid():
@@ -287,6 +333,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 return self._page(
                     request, "rotate_confirm.html", "Confirm rotation", client=client, form=form, once=nonce,
                     current=current, end=end, immediate=end <= now,
+                    revoke_tokens=form.cleaned_data["revoke_tokens"], live_tokens=self._live_tokens(client, now),
                 )  # fmt: skip
         return self._page(request, "rotate.html", "Rotate secret", client=client, form=form, once=guard.issue())
 
@@ -295,15 +342,26 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         if not self.has_rotate_permission(request):
             raise PermissionDenied
         client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
         secret = get_object_or_404(ClientSecret, pk=secret_id, client=client)
         if request.method == "POST":
-            services.secret_retire(secret=secret, actor=staff_actor(request))
-            self.message_user(request, f"Secret {secret.hint} is retired: it no longer works.", messages.SUCCESS)
+            try:
+                services.secret_retire(secret=secret, actor=staff_actor(request))
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            self.message_user(
+                request,
+                f"Secret {secret.hint} is retired: it no longer works, and the tokens it issued are revoked.",
+                messages.SUCCESS,
+            )
             return HttpResponseRedirect(self._change_url(client))
-        others = client.valid_secrets().exclude(pk=secret.pk).count()
+        now = timezone.now()
+        others = client.valid_secrets(now).exclude(pk=secret.pk).count()
+        live = AccessToken.objects.live(now).filter(secret=secret).count()
         return self._page(
             request, "retire_confirm.html", "Retire secret", client=client, secret=secret,
-            state=secret.state().value, others=others,
+            state=secret.state(now).value, others=others, live_tokens=live,
         )  # fmt: skip
 
     def confirm_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
@@ -314,23 +372,32 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         if not request.user.has_perm(step.permission):
             raise PermissionDenied
         client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
         if request.method == "POST":
             actor = staff_actor(request)
-            if action == "disable":
-                services.client_disable(client=client, actor=actor)
-                text = f"{client.name} is disabled and its live tokens are revoked."
-            elif action == "enable":
-                services.client_enable(client=client, actor=actor)
-                text = f"{client.name} is enabled."
-            else:
-                revoked = services.client_revoke_tokens(client=client, actor=actor)
-                text = f"{revoked} live token(s) of {client.name} revoked."
+            try:
+                if action == "disable":
+                    services.client_disable(client=client, actor=actor)
+                    text = f"{client.name} is disabled and its live tokens are revoked."
+                elif action == "enable":
+                    services.client_enable(client=client, actor=actor)
+                    text = f"{client.name} is enabled."
+                else:
+                    revoked = services.client_revoke_tokens(client=client, actor=actor)
+                    text = f"{revoked} live token(s) of {client.name} revoked."
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
             self.message_user(request, text, messages.SUCCESS)
             return HttpResponseRedirect(self._change_url(client))
-        live = AccessToken.objects.live(timezone.now()).filter(secret__client=client).count()
+        live = self._live_tokens(client, timezone.now())
         return self._page(
             request, "confirm.html", step.title, client=client, action=action, step=step, live_tokens=live
         )
+
+    @staticmethod
+    def _live_tokens(client: Client, now: datetime) -> int:
+        return AccessToken.objects.live(now).filter(secret__client=client).count()
 
 
 @admin.register(Scope)
@@ -349,6 +416,24 @@ class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:  # type: ignore[override]
         return ["name", "description", "held_by", "created_at"] if obj else ["name", "description"]
+
+    # Gatehouse's own scopes (gatehouse:*) are made by migrations and shown read-only to everyone.
+    def has_change_permission(self, request: HttpRequest, obj: Scope | None = None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj and is_reserved_scope(obj.name))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Scope | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj and is_reserved_scope(obj.name))
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+
+        def clean_name(form: Any) -> str:
+            name = form.cleaned_data["name"]
+            if is_reserved_scope(name):
+                raise ValidationError(str(services.ReservedScope(name, "create")))
+            return name
+
+        return form_class if obj else type(form_class.__name__, (form_class,), {"clean_name": clean_name})
 
     def get_readonly_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
         return ["name", "held_by", "created_at"] if obj else []

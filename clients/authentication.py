@@ -1,7 +1,8 @@
 """Who may call the management API: bearer tokens issued by this Gatehouse (RFC 6750), and the scope each view needs.
 
 A missing token answers 401 with a bare `WWW-Authenticate: Bearer` challenge; a token that is malformed,
-unknown, expired, revoked or whose client is disabled answers 401 `invalid_token`; a live token without the
+unknown or not live (expired, revoked, ended by a change to its client, minted by a retired secret, or its client
+disabled: tokens.models.LIVE_TOKEN_SQL) answers 401 `invalid_token`; a live token without the
 scope a view needs answers 403 `insufficient_scope`. The admin scope satisfies every scope requirement.
 """
 
@@ -14,12 +15,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from clients.services import ADMIN_SCOPE
+from clients.models import ADMIN_SCOPE
 from tokens.models import AccessToken, Bearer
 
-CLIENTS_READ = "gatehouse:clients:read"
-CLIENTS_WRITE = "gatehouse:clients:write"
-AUDIT_READ = "gatehouse:audit:read"
 REALM = "gatehouse"
 
 

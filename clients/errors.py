@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
@@ -19,7 +19,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from clients.authentication import REALM, InsufficientScope, InvalidToken, MissingToken
-from clients.services import IdempotencyKeyReused, ScopeInUse, ScopeNotHeld
+from clients.services import CallerRevoked, IdempotencyKeyReused, ReservedScope, ScopeInUse, ScopeNotHeld
 
 log = logging.getLogger("gatehouse.api")
 
@@ -79,9 +79,10 @@ def _bearer_challenge(error: str = "", description: str = "", scope: str = "") -
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn any exception raised in an API view into the one error shape; None (a 500) only for real bugs."""
-    if isinstance(exc, InvalidToken):
-        response = Response(error_body("invalid_token", str(exc.detail)), status=401)
-        response["WWW-Authenticate"] = _bearer_challenge("invalid_token", str(exc.detail))
+    if isinstance(exc, InvalidToken | CallerRevoked):
+        detail = str(exc.detail) if isinstance(exc, InvalidToken) else str(exc)
+        response = Response(error_body("invalid_token", detail), status=401)
+        response["WWW-Authenticate"] = _bearer_challenge("invalid_token", detail)
         return response
     if isinstance(exc, MissingToken | exceptions.NotAuthenticated):
         response = Response(error_body("unauthorized", str(MissingToken.default_detail)), status=401)
@@ -93,6 +94,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     if isinstance(exc, ScopeNotHeld):
         return Response(error_body("scope_not_held", str(exc), scopes=exc.missing), status=403)
+    if isinstance(exc, ReservedScope):
+        return Response(error_body("reserved_scope", str(exc), scope=exc.name), status=403)
     if isinstance(exc, ScopeInUse):
         holders = [{"client_id": c.client_id, "name": c.name} for c in exc.holders]
         return Response(error_body("scope_in_use", exc.messages[0], held_by=holders), status=409)
@@ -106,7 +109,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response(error_body("request_too_large", "the request body is too large"), status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response(error_body("invalid_request", "the request could not be processed"), status=400)
-    if isinstance(exc, Http404):
+    if isinstance(exc, Http404 | ObjectDoesNotExist):  # ObjectDoesNotExist: deleted by a concurrent request
         return Response(error_body("not_found", "no such resource"), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("forbidden", str(exc) or "not allowed"), status=403)

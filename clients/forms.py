@@ -47,6 +47,11 @@ class RotateForm(forms.Form):
     )
     custom_amount = forms.IntegerField(label="Custom grace", min_value=1, required=False)
     custom_unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], required=False, initial="hours")
+    revoke_tokens = forms.BooleanField(
+        label="Also revoke the client's live tokens now",
+        required=False,
+        help_text="For a leaked secret: tokens already issued end at once. Otherwise they stay valid until they expire.",
+    )
 
     def clean(self) -> dict:
         data = super().clean() or {}

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -17,6 +18,31 @@ from clients import credentials
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_NAME_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$"
 MAX_TOKEN_TTL = 86400
+
+# The scopes that authorize Gatehouse's own management API, created by migrations (0004_api_scopes,
+# 0006_resource_servers_scope; see docs/api.md). This is their one definition in the code.
+CLIENTS_READ = "gatehouse:clients:read"
+CLIENTS_WRITE = "gatehouse:clients:write"
+AUDIT_READ = "gatehouse:audit:read"
+RESOURCE_SERVERS_WRITE = "gatehouse:resource-servers:write"
+ADMIN_SCOPE = "gatehouse:admin"
+API_SCOPES = {
+    CLIENTS_READ: "Management API: list and read clients, their secrets' metadata and scopes.",
+    CLIENTS_WRITE: "Management API: register, change, rotate and disable clients; manage scopes.",
+    AUDIT_READ: "Management API: read the audit trail.",
+    RESOURCE_SERVERS_WRITE: (
+        "Management API: manage resource servers and the clients that introspect for them "
+        "(grant or change the introspection privilege; introspection sees every token)."
+    ),
+    ADMIN_SCOPE: "Management API: everything, and may grant any scope (not only those it holds).",
+}
+# Scope names in this namespace are Gatehouse's own: made by migrations only, never created, changed or deleted
+# through the services (any case: GATEHOUSE:ADMIN is reserved too).
+RESERVED_SCOPE_PREFIX = "gatehouse:"
+
+
+def is_reserved_scope(name: str) -> bool:
+    return name.lower().startswith(RESERVED_SCOPE_PREFIX)
 
 
 def default_token_ttl() -> int:
@@ -41,6 +67,13 @@ class Scope(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(name__regex=SCOPE_NAME_PATTERN), name="scope_name_rfc6749"),
+            # RFC 6749 scopes are case-sensitive, people are not: "Orders.Read" next to "orders.read" is a trap.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="scope_name_unique_ignoring_case",
+                violation_error_message="A scope with this name already exists (names are compared ignoring case).",
+                violation_error_code="duplicate_scope",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -116,6 +149,13 @@ class Client(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_TOKEN_TTL)],
     )
     is_active = models.BooleanField("active", default=True)
+    generation = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Raised by every change that reduces the client's authority; its tokens carry the value they "
+        "were issued under and are live only while it is unchanged.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.CharField(max_length=200, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -129,7 +169,10 @@ class Client(models.Model):
                 condition=Q(token_ttl__gte=1, token_ttl__lte=MAX_TOKEN_TTL), name="client_token_ttl_range"
             ),
         ]
-        permissions = [("rotate_client_secret", "Can rotate and retire client secrets")]
+        permissions = [
+            ("rotate_client_secret", "Can rotate and retire client secrets"),
+            ("grant_privileged_access", "Can grant gatehouse:* scopes and the introspection privilege"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id})"
@@ -218,15 +261,6 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
-
-
-# The scopes that authorize Gatehouse's own management API (created by migration 0004_api_scopes, see docs/api.md).
-API_SCOPES = {
-    "gatehouse:clients:read": "Management API: list and read clients, their secrets' metadata and scopes.",
-    "gatehouse:clients:write": "Management API: register, change, rotate and disable clients; manage scopes.",
-    "gatehouse:audit:read": "Management API: read the audit trail.",
-    "gatehouse:admin": "Management API: everything, and may grant any scope (not only those it holds).",
-}
 
 
 class IdempotencyKey(models.Model):

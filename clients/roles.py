@@ -1,4 +1,4 @@
-"""The staff roles Gatehouse ships with, as Django groups: Auditor (read only) and Operator (everything).
+"""The staff roles Gatehouse ships with, as Django groups: Auditor (read only) and Operator (day-to-day changes).
 
 A data migration creates them; `sync_roles` is idempotent, so running it again restores their permissions.
 """
@@ -8,6 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps as global_apps
+
+# Granting gatehouse:* scopes or the introspection privilege, or managing a client that has either, needs this
+# permission (clients.services.Actor.staff). Superusers have it; no group does by default, Operator included:
+# give it to named people, or a group of your own.
+PRIVILEGED_PERMISSION = "clients.grant_privileged_access"
 
 # (app label, codename). Deleting clients is not offered anywhere: a client is disabled instead.
 VIEW = [
@@ -28,6 +33,16 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         ("clients", "delete_scope"),
     ],
 }
+
+
+def create_permissions_now(apps: Any) -> None:
+    """Make every model's permissions during a migration (Django makes them after all migrations, in post_migrate)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
 
 
 def sync_roles(apps: Any = global_apps) -> None:

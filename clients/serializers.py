@@ -172,12 +172,16 @@ class RotateSerializer(StrictSerializer):
         default=0,
         help_text="How long the current secrets keep working (0: they stop now). An end never moves later.",
     )
+    revoke_tokens = Flag(
+        default=False, help_text="Also end every live token of the client now (default: issued tokens stay live)."
+    )
 
 
 class RotatedSerializer(serializers.Serializer):
     client_id = serializers.CharField()
     client_secret = serializers.CharField(help_text="The new secret, shown this once and never again.")
     previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
+    tokens_revoked = serializers.IntegerField(help_text="Live tokens ended by this rotation (0 unless asked).")
     secret = SecretSerializer(help_text="The new secret's metadata.")
 
 

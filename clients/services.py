@@ -1,6 +1,8 @@
 """Every write to clients, secrets and scopes: the admin, the command line and the API all call these.
 
 Each runs in one transaction and records an AuditEvent in it, so a change and its audit line land together.
+Each also checks, inside that transaction, that its actor has the authority for it (the grant rule, docs/api.md):
+who may grant which scopes and the introspection privilege is decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import getpass
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,16 +21,54 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clients import credentials
-from clients.models import AuditEvent, Client, ClientSecret, IdempotencyKey, Scope
+from clients.models import (
+    ADMIN_SCOPE,
+    RESERVED_SCOPE_PREFIX,
+    RESOURCE_SERVERS_WRITE,
+    AuditEvent,
+    Client,
+    ClientSecret,
+    IdempotencyKey,
+    Scope,
+    is_reserved_scope,
+)
+from clients.roles import PRIVILEGED_PERMISSION
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The token behind an API change: which client presented it, under which generation, minted by which secret.
+
+    Writes re-check it inside their transaction (`_check_caller`): a token that died since the request was
+    authenticated (its client disabled, a scope removed, its secret retired) changes nothing.
+    """
+
+    client_pk: int
+    generation: int
+    secret_pk: int
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is making a change, for the audit trail."""
+    """Who is making a change, for the audit trail, and the authority they bring to it.
+
+    `unlimited` actors grant any scope and the introspection privilege: the command line (whoever runs manage.py
+    holds the database credentials anyway), staff with `clients.grant_privileged_access`, API tokens carrying
+    gatehouse:admin. Otherwise staff hold every scope outside the gatehouse: namespace, and an API caller exactly the
+    scopes in its token (`scopes`); the introspection privilege needs `manages_introspection`.
+    """
 
     type: str
     name: str
     address: str | None = None
+    unlimited: bool = True
+    scopes: frozenset[str] | None = None  # an API caller's token scopes; None: every scope outside gatehouse:
+    manages_introspection: bool = True
+    caller: Caller | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.type == AuditEvent.ActorType.API and (self.caller is None or self.scopes is None):
+            raise TypeError("an API actor carries its token's scopes and caller: use Actor.api_client")
 
     @classmethod
     def cli(cls) -> Actor:
@@ -40,11 +80,35 @@ class Actor:
 
     @classmethod
     def staff(cls, user: Any, address: str | None = None) -> Actor:
-        return cls(AuditEvent.ActorType.STAFF, user.get_username(), address)
+        privileged = user.has_perm(PRIVILEGED_PERMISSION)
+        return cls(
+            AuditEvent.ActorType.STAFF,
+            user.get_username(),
+            address,
+            unlimited=privileged,
+            manages_introspection=privileged,
+        )
 
     @classmethod
-    def api_client(cls, client_id: str, address: str | None = None) -> Actor:
-        return cls(AuditEvent.ActorType.API, client_id, address)
+    def api_client(cls, client_id: str, address: str | None = None, *, scopes: Iterable[str], caller: Caller) -> Actor:
+        held = frozenset(scopes)
+        return cls(
+            AuditEvent.ActorType.API,
+            client_id,
+            address,
+            unlimited=ADMIN_SCOPE in held,
+            scopes=held,
+            manages_introspection=bool({ADMIN_SCOPE, RESOURCE_SERVERS_WRITE} & held),
+            caller=caller,
+        )
+
+    def holds(self, scope: str) -> bool:
+        """May this actor hand the scope out (and manage clients holding it)?"""
+        if self.unlimited:
+            return True
+        if self.scopes is None:
+            return not is_reserved_scope(scope)
+        return scope in self.scopes
 
 
 class ScopeInUse(ValidationError):
@@ -52,6 +116,103 @@ class ScopeInUse(ValidationError):
         self.holders = holders
         names = ", ".join(f"{c.name} ({c.client_id})" for c in holders)
         super().__init__(f"scope {scope.name} is held by {len(holders)} client(s): {names}", code="scope_in_use")
+
+
+class ScopeNotHeld(PermissionDenied):
+    """The actor lacks the authority for a change: scopes it does not hold, or the introspection privilege."""
+
+    def __init__(self, missing: Iterable[str], doing: str, actor: Actor) -> None:
+        self.missing = sorted(missing)
+        if actor.type == AuditEvent.ActorType.STAFF:
+            needs = "the permission to grant gatehouse:* scopes and the introspection privilege"
+        else:
+            needs = "scopes this caller does not hold"
+        super().__init__(f"{doing} needs {needs}: {', '.join(self.missing)}")
+
+
+INTROSPECTION = "may introspect"  # how the introspection privilege is named in a staff refusal
+
+
+class ReservedScope(PermissionDenied):
+    def __init__(self, name: str, doing: str) -> None:
+        self.name = name
+        super().__init__(
+            f"cannot {doing} {name}: names starting with {RESERVED_SCOPE_PREFIX} (in any case) are Gatehouse's own, "
+            "made by its migrations"
+        )
+
+
+class CallerRevoked(PermissionDenied):
+    """The API token behind a change died while the request ran (client disabled, scope removed, secret retired)."""
+
+    def __init__(self) -> None:
+        super().__init__("the access token was revoked while this request ran")
+
+
+def authorize(
+    actor: Actor, *, client: Client | None = None, scopes: Iterable[str] = (), can_introspect: bool = False
+) -> None:
+    """The grant rule: refuse unless the actor may manage `client` as it is and grant every named scope (held by
+    name, whether the scope exists or not) and, when asked, the introspection privilege.
+
+    The services call it inside the writing transaction, after locking what they check; the portal's forms call it
+    beforehand only to show the refusal next to the field.
+    """
+    if client is not None:
+        missing = {name for name in client.scope_names() if not actor.holds(name)}
+        if client.can_introspect and not actor.manages_introspection:
+            missing.add(_introspection_needs(actor))
+        if missing:
+            raise ScopeNotHeld(missing, f"managing client {client.client_id}", actor)
+    missing = {name for name in scopes if not actor.holds(name)}
+    if can_introspect and not actor.manages_introspection:
+        missing.add(_introspection_needs(actor))
+    if missing:
+        raise ScopeNotHeld(
+            missing, "granting these scopes" if scopes else "granting the introspection privilege", actor
+        )
+
+
+def _introspection_needs(actor: Actor) -> str:
+    return INTROSPECTION if actor.scopes is None else RESOURCE_SERVERS_WRITE
+
+
+def _lock_client(actor: Actor, client_pk: int) -> Client:
+    """Lock the client being changed and, for an API caller, its own client (one statement, in pk order, so two
+    clients changing each other cannot deadlock); check the caller's token still holds (`_check_caller`).
+    """
+    rows = _lock_rows(actor, client_pk)
+    if client_pk not in rows:
+        raise Client.DoesNotExist(f"client {client_pk} no longer exists")
+    return rows[client_pk]
+
+
+def _lock_caller(actor: Actor) -> None:
+    """For a change that touches no client row (a create, the scope catalogue): lock and check the API caller."""
+    _lock_rows(actor, None)
+
+
+def _lock_rows(actor: Actor, client_pk: int | None) -> dict[int, Client]:
+    caller = actor.caller
+    pks = {pk for pk in (client_pk, caller.client_pk if caller else None) if pk is not None}
+    if not pks:
+        return {}
+    rows = {c.pk: c for c in Client.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
+    if caller is not None:
+        _check_caller(caller, rows.get(caller.client_pk))
+    return rows
+
+
+def _check_caller(caller: Caller, own: Client | None) -> None:
+    """The caller's token is still live: its client active under the same generation, its secret not retired.
+
+    Every change that ends tokens takes the caller's client row lock first (which the caller now holds), so
+    what is checked here stays true until this transaction commits.
+    """
+    if own is None or not own.is_active or own.generation != caller.generation:
+        raise CallerRevoked()
+    if not ClientSecret.objects.filter(pk=caller.secret_pk, retired_at__isnull=True).exists():
+        raise CallerRevoked()
 
 
 @dataclass(frozen=True)
@@ -62,6 +223,7 @@ class NewSecret:
     secret: ClientSecret
     plaintext: str
     previous_secret_expires_at: datetime | None = None
+    tokens_revoked: int = 0
 
 
 def _audit(
@@ -78,9 +240,11 @@ def _audit(
     )
 
 
-def _resolve_scopes(names: Iterable[str]) -> list[Scope]:
+def _lock_scopes(names: Iterable[str]) -> list[Scope]:
+    """The named scopes, locked until commit so that a concurrent scope_delete waits for this grant (and then
+    finds the scope held) or deletes first (and this grant finds the scope unknown)."""
     wanted = sorted(set(names))
-    found = list(Scope.objects.filter(name__in=wanted))
+    found = list(Scope.objects.select_for_update().filter(name__in=wanted).order_by("pk"))
     missing = sorted(set(wanted) - {s.name for s in found})
     if missing:
         raise ValidationError(f"unknown scope: {', '.join(missing)}", code="unknown_scope")
@@ -100,16 +264,36 @@ def _new_secret(*, client: Client, actor: Actor, now: datetime) -> tuple[ClientS
 
 
 def scope_create(*, name: str, description: str = "", actor: Actor) -> Scope:
+    if is_reserved_scope(name):
+        raise ReservedScope(name, "create")
+    clash = Scope.objects.filter(name__iexact=name).values_list("name", flat=True).first()
+    if clash is not None:
+        raise _duplicate_scope(clash)
     scope = Scope(name=name, description=description)
     scope.full_clean()
-    with transaction.atomic():
-        scope.save()
-        _audit(actor=actor, action="scope.create", target=name, changes={"description": [None, description]})
+    try:
+        with transaction.atomic():
+            _lock_caller(actor)
+            scope.save()
+            _audit(actor=actor, action="scope.create", target=name, changes={"description": [None, description]})
+    except IntegrityError:  # a concurrent create of the same name, in some case, committed first
+        raise _duplicate_scope(name) from None
     return scope
 
 
+def _duplicate_scope(existing: str) -> ValidationError:
+    return ValidationError(
+        {"name": [f"a scope named {existing} already exists (scope names are compared ignoring case)"]},
+        code="duplicate_scope",
+    )
+
+
 def scope_update(*, scope: Scope, description: str, actor: Actor) -> Scope:
+    if is_reserved_scope(scope.name):
+        raise ReservedScope(scope.name, "change")
     with transaction.atomic():
+        _lock_caller(actor)
+        scope = Scope.objects.select_for_update().get(pk=scope.pk)
         before = scope.description
         scope.description = description
         scope.save(update_fields=["description"])
@@ -118,8 +302,14 @@ def scope_update(*, scope: Scope, description: str, actor: Actor) -> Scope:
 
 
 def scope_delete(*, scope: Scope, actor: Actor) -> None:
+    """Delete a scope no client holds. The scope row is locked first: a grant in flight either committed (and the
+    scope is held) or waits and then finds it gone."""
+    if is_reserved_scope(scope.name):
+        raise ReservedScope(scope.name, "delete")
     with transaction.atomic():
-        holders = list(scope.clients.select_for_update().order_by("name"))
+        _lock_caller(actor)
+        scope = Scope.objects.select_for_update().get(pk=scope.pk)
+        holders = list(scope.clients.order_by("name"))
         if holders:
             raise ScopeInUse(scope, holders)
         _audit(
@@ -138,13 +328,16 @@ def client_create(
     token_ttl: int | None = None,
 ) -> NewSecret:
     """Register a client with a first secret; the returned plaintext is shown once and never stored."""
+    scopes = list(scopes)
     client = Client(name=name, description=description, can_introspect=can_introspect, created_by=actor.name)
     if token_ttl is not None:
         client.token_ttl = token_ttl
     client.full_clean()
     now = timezone.now()
     with transaction.atomic():
-        granted = _resolve_scopes(scopes)
+        _lock_caller(actor)
+        authorize(actor, scopes=scopes, can_introspect=can_introspect)
+        granted = _lock_scopes(scopes)
         client.created_at = now
         client.save()
         client.scopes.set(granted)
@@ -169,24 +362,33 @@ _UPDATABLE = ("name", "description", "can_introspect", "token_ttl")
 
 
 def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None = None, **fields: Any) -> Client:
-    """Change a client's name, description, scopes, introspection right or token lifetime."""
+    """Change a client's name, description, scopes, introspection right or token lifetime.
+
+    Removing any scope ends all of the client's live tokens (revoked, and its generation raised), rather than
+    narrowing them: see docs/decisions.md.
+    """
     unknown = set(fields) - set(_UPDATABLE)
     if unknown:
         raise TypeError(f"client_update cannot change {', '.join(sorted(unknown))}")
+    scopes = None if scopes is None else list(scopes)
+    now = timezone.now()
     with transaction.atomic():
-        client = Client.objects.select_for_update().get(pk=client.pk)
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client, scopes=scopes or (), can_introspect=bool(fields.get("can_introspect")))
         changes: dict[str, list[Any]] = {}
-        for field, value in fields.items():
-            before = getattr(client, field)
+        for name, value in fields.items():
+            before = getattr(client, name)
             if before != value:
-                setattr(client, field, value)
-                changes[field] = [before, value]
+                setattr(client, name, value)
+                changes[name] = [before, value]
         client.full_clean()
         if scopes is not None:
-            granted = _resolve_scopes(scopes)
+            granted = _lock_scopes(scopes)
             before_names = client.scope_names()
             after_names = sorted(s.name for s in granted)
             if before_names != after_names:
+                if set(before_names) - set(after_names):
+                    changes["tokens_revoked"] = [None, _end_client_tokens(client, now)]
                 client.scopes.set(granted)
                 changes["scopes"] = [before_names, after_names]
         if changes:
@@ -195,22 +397,38 @@ def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None 
     return client
 
 
-def _revoke_live_tokens(client: Client, now: datetime) -> int:
+def _end_client_tokens(client: Client, now: datetime) -> int:
+    """End every live token of the client; returns how many were revoked. Call with the client row locked.
+
+    The UPDATE revokes the live tokens it can see; raising the generation also ends those whose INSERT is racing
+    this transaction (they carry the old generation), so none survives the commit and none comes back later.
+    """
     from tokens.models import AccessToken
 
-    return AccessToken.objects.live(now).filter(secret__client=client).update(revoked_at=int(now.timestamp()))
+    revoked = AccessToken.objects.live(now).filter(secret__client=client).update(revoked_at=int(now.timestamp()))
+    client.generation += 1
+    client.save(update_fields=["generation"])
+    return revoked
+
+
+def _end_secret_tokens(secret: ClientSecret, now: datetime) -> int:
+    """Revoke the live tokens one secret minted (a token racing the retirement dies by its secret's retired_at)."""
+    from tokens.models import AccessToken
+
+    return AccessToken.objects.live(now).filter(secret=secret).update(revoked_at=int(now.timestamp()))
 
 
 def client_disable(*, client: Client, actor: Actor) -> Client:
-    """Disable a client: it can no longer authenticate and every live token it holds is revoked now."""
+    """Disable a client: it can no longer authenticate and every live token it holds ends now."""
     now = timezone.now()
     with transaction.atomic():
-        client = Client.objects.select_for_update().get(pk=client.pk)
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client)
         if not client.is_active:
             return client
+        revoked = _end_client_tokens(client, now)
         client.is_active = False
         client.save(update_fields=["is_active", "updated_at"])
-        revoked = _revoke_live_tokens(client, now)
         _audit(
             actor=actor,
             action="client.disable",
@@ -221,8 +439,10 @@ def client_disable(*, client: Client, actor: Actor) -> Client:
 
 
 def client_enable(*, client: Client, actor: Actor) -> Client:
+    """Enable a client again. Its old tokens stay dead: disabling raised its generation."""
     with transaction.atomic():
-        client = Client.objects.select_for_update().get(pk=client.pk)
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client)
         if client.is_active:
             return client
         client.is_active = True
@@ -231,15 +451,19 @@ def client_enable(*, client: Client, actor: Actor) -> Client:
     return client
 
 
-def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor) -> NewSecret:
-    """Issue a new secret; the current ones stay valid for `grace` (0: end now). An end never moves later."""
+def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor, revoke_tokens: bool = False) -> NewSecret:
+    """Issue a new secret; the current ones stay valid for `grace` (0: end now). An end never moves later.
+
+    Issued tokens stay live unless `revoke_tokens`, which ends them all in the same transaction.
+    """
     if grace < timedelta(0):
         raise ValidationError("the grace period cannot be negative", code="negative_grace")
     now = timezone.now()
     end = now + grace
     with transaction.atomic():
         # The client row lock serialises concurrent rotations of the same client.
-        client = Client.objects.select_for_update().get(pk=client.pk)
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client)
         current = list(client.valid_secrets(now))
         closed = {}
         for secret in current:
@@ -249,23 +473,35 @@ def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor) -> N
                 secret.save(update_fields=["valid_until"])
         secret, plaintext = _new_secret(client=client, actor=actor, now=now)
         previous_end = max((s.valid_until for s in current if s.valid_until), default=None)
-        _audit(
-            actor=actor,
-            action="secret.rotate",
-            client=client,
-            changes={"secret": [None, secret.hint], "grace_seconds": [None, int(grace.total_seconds())], **closed},
-        )
-    return NewSecret(client=client, secret=secret, plaintext=plaintext, previous_secret_expires_at=previous_end)
+        changes: dict[str, Any] = {
+            "secret": [None, secret.hint],
+            "grace_seconds": [None, int(grace.total_seconds())],
+            **closed,
+        }
+        revoked = 0
+        if revoke_tokens:
+            revoked = _end_client_tokens(client, now)
+            changes["tokens_revoked"] = [None, revoked]
+        _audit(actor=actor, action="secret.rotate", client=client, changes=changes)
+    return NewSecret(
+        client=client,
+        secret=secret,
+        plaintext=plaintext,
+        previous_secret_expires_at=previous_end,
+        tokens_revoked=revoked,
+    )
 
 
 def secret_retire(*, secret: ClientSecret, actor: Actor) -> ClientSecret:
-    """End one secret now (e.g. a leaked one) without touching the client's other secrets."""
+    """End one secret now (e.g. a leaked one), and the tokens it minted, without touching the client's others."""
     now = timezone.now()
     with transaction.atomic():
-        Client.objects.select_for_update().filter(pk=secret.client_id).first()
+        client = _lock_client(actor, secret.client_id)
+        authorize(actor, client=client)
         secret = ClientSecret.objects.get(pk=secret.pk)
         if secret.retired_at is not None:
             return secret
+        revoked = _end_secret_tokens(secret, now)
         before = secret.valid_until
         if secret.valid_until is None or secret.valid_until > now:
             secret.valid_until = now
@@ -275,8 +511,11 @@ def secret_retire(*, secret: ClientSecret, actor: Actor) -> ClientSecret:
         _audit(
             actor=actor,
             action="secret.retire",
-            client=secret.client,
-            changes={secret.hint: [before.isoformat() if before else None, secret.valid_until.isoformat()]},
+            client=client,
+            changes={
+                secret.hint: [before.isoformat() if before else None, secret.valid_until.isoformat()],
+                "tokens_revoked": [None, revoked],
+            },
         )
     return secret
 
@@ -285,7 +524,9 @@ def client_revoke_tokens(*, client: Client, actor: Actor) -> int:
     """Revoke every live token of the client now; returns how many."""
     now = timezone.now()
     with transaction.atomic():
-        revoked = _revoke_live_tokens(client, now)
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client)
+        revoked = _end_client_tokens(client, now)
         _audit(actor=actor, action="client.revoke_tokens", client=client, changes={"tokens_revoked": [None, revoked]})
     return revoked
 
@@ -294,36 +535,6 @@ def secrets_expiring(within: timedelta, now: datetime | None = None) -> Q:
     """Filter for secrets still valid now whose end falls within the given time."""
     now = now or timezone.now()
     return Q(retired_at__isnull=True, valid_until__gt=now, valid_until__lte=now + within)
-
-
-# The management API's grant rule (docs/api.md): a caller hands out, and manages clients holding, only scopes
-# its own token carries, unless its token carries the admin scope.
-ADMIN_SCOPE = "gatehouse:admin"
-
-
-class ScopeNotHeld(PermissionDenied):
-    def __init__(self, missing: Iterable[str], doing: str) -> None:
-        self.missing = sorted(missing)
-        super().__init__(f"{doing} needs scopes this caller does not hold: {', '.join(self.missing)}")
-
-
-def ensure_may_grant(*, held: Iterable[str], scopes: Iterable[str]) -> None:
-    """Refuse to grant scopes the caller does not hold itself, unless it holds the admin scope."""
-    held = set(held)
-    missing = set(scopes) - held
-    if missing and ADMIN_SCOPE not in held:
-        # Names that are no scope at all are left for client_create/update to refuse as unknown (a 400).
-        missing = set(Scope.objects.filter(name__in=missing).values_list("name", flat=True))
-        if missing:
-            raise ScopeNotHeld(missing, "granting these scopes")
-
-
-def ensure_may_manage(*, held: Iterable[str], client: Client) -> None:
-    """Refuse to change a client that holds scopes the caller does not (rotating it would hand them over)."""
-    held = set(held)
-    missing = set(client.scope_names()) - held
-    if missing and ADMIN_SCOPE not in held:
-        raise ScopeNotHeld(missing, f"managing client {client.client_id}")
 
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)

@@ -28,9 +28,9 @@ from clients import (
     schema,  # noqa: F401 - registers the bearer scheme with drf-spectacular
     services,
 )
-from clients.authentication import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, BearerAuthentication, HasScope
+from clients.authentication import BearerAuthentication, HasScope
 from clients.errors import api_exception_handler
-from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope
 from clients.serializers import (
     AuditEventSerializer,
     AuditFilterSerializer,
@@ -90,14 +90,18 @@ class ApiViewSet(GenericViewSet):
         return api_exception_handler
 
     def actor(self) -> services.Actor:
-        return services.Actor.api_client(self.bearer().client_id, self.request.META.get("REMOTE_ADDR"))
+        """The calling client, with its token's scopes as its authority (the services apply the grant rule)."""
+        bearer = self.bearer()
+        return services.Actor.api_client(
+            bearer.client_id,
+            self.request.META.get("REMOTE_ADDR"),
+            scopes=bearer.scopes,
+            caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk),
+        )
 
     def bearer(self) -> Bearer:
         """The caller's token, as BearerAuthentication left it on the request."""
         return cast(Bearer, self.request.auth)
-
-    def held_scopes(self) -> frozenset[str]:
-        return self.bearer().scopes
 
     def filters(self, serializer_class: type[drf_serializers.Serializer]) -> dict[str, Any]:
         query = serializer_class(data=self.request.query_params.dict())
@@ -166,7 +170,6 @@ class ClientViewSet(ApiViewSet):
     )
     def create(self, request: Request) -> Response:
         fields = _body(ClientCreateSerializer, request)
-        services.ensure_may_grant(held=self.held_scopes(), scopes=fields["scopes"])
         key = request.headers.get(IDEMPOTENCY_HEADER)
         created: services.NewSecret | services.Replay
         if key is None:
@@ -187,11 +190,7 @@ class ClientViewSet(ApiViewSet):
     def _update(self, request: Request, serializer_class: type[drf_serializers.Serializer]) -> Response:
         client = self.get_object()
         fields = _body(serializer_class, request)
-        held = self.held_scopes()
-        services.ensure_may_manage(held=held, client=client)
         scopes = fields.pop("scopes", None)
-        if scopes is not None:
-            services.ensure_may_grant(held=held, scopes=scopes)
         client = services.client_update(client=client, actor=self.actor(), scopes=scopes, **fields)
         return Response(ClientSerializer(client).data)
 
@@ -211,43 +210,47 @@ class ClientViewSet(ApiViewSet):
     def partial_update(self, request: Request, client_id: str) -> Response:
         return self._update(request, ClientPatchSerializer)
 
-    def _managed(self) -> Client:
-        client = self.get_object()
-        services.ensure_may_manage(held=self.held_scopes(), client=client)
-        return client
-
     @extend_schema(
         summary="Disable a client",
-        description="It can no longer get tokens, and its live tokens are revoked now.",
+        description="It can no longer get tokens, and its live tokens end now (enabling it again revives none).",
         request=None,
         responses={200: ClientSerializer, **errors(404)},
     )
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, client_id: str) -> Response:
-        client = services.client_disable(client=self._managed(), actor=self.actor())
+        client = services.client_disable(client=self.get_object(), actor=self.actor())
         return Response(ClientSerializer(client).data)
 
     @extend_schema(summary="Enable a client", request=None, responses={200: ClientSerializer, **errors(404)})
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, client_id: str) -> Response:
-        client = services.client_enable(client=self._managed(), actor=self.actor())
+        client = services.client_enable(client=self.get_object(), actor=self.actor())
         return Response(ClientSerializer(client).data)
 
     @extend_schema(
         summary="Rotate a client's secret",
-        description="Issues a new secret, shown this once; the current ones keep working for the grace period.",
+        description=(
+            "Issues a new secret, shown this once; the current ones keep working for the grace period. Issued "
+            "tokens stay live unless `revoke_tokens` is true."
+        ),
         request=RotateSerializer,
         responses={200: RotatedSerializer, **errors(404)},
     )
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, client_id: str) -> Response:
-        client = self._managed()
-        grace = timedelta(seconds=_body(RotateSerializer, request)["grace_seconds"])
-        new = services.client_rotate_secret(client=client, grace=grace, actor=self.actor())
+        client = self.get_object()
+        body = _body(RotateSerializer, request)
+        new = services.client_rotate_secret(
+            client=client,
+            grace=timedelta(seconds=body["grace_seconds"]),
+            revoke_tokens=body["revoke_tokens"],
+            actor=self.actor(),
+        )
         body = {
             "client_id": new.client.client_id,
             "client_secret": new.plaintext,
             "previous_secret_expires_at": new.previous_secret_expires_at,
+            "tokens_revoked": new.tokens_revoked,
             "secret": new.secret,
         }
         return Response(RotatedSerializer(body).data, headers={"Cache-Control": "no-store"})
@@ -263,14 +266,17 @@ class ClientViewSet(ApiViewSet):
 
     @extend_schema(
         summary="Retire one secret now",
-        description="Ends one secret (e.g. a leaked one) without touching the client's other secrets.",
+        description=(
+            "Ends one secret (e.g. a leaked one) and the tokens it minted, without touching the client's other "
+            "secrets or their tokens."
+        ),
         request=None,
         parameters=[OpenApiParameter("secret_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
         responses={200: SecretSerializer, **errors(404)},
     )
     @action(detail=True, methods=["post"], url_path=r"secrets/(?P<secret_id>[0-9]{1,18})/retire")
     def retire_secret(self, request: Request, client_id: str, secret_id: str) -> Response:
-        client = self._managed()
+        client = self.get_object()
         secret = ClientSecret.objects.filter(client=client, pk=int(secret_id)).first()
         if secret is None:
             raise NotFound("this client has no such secret")
@@ -284,7 +290,7 @@ class ClientViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["post"], url_path="revoke-tokens")
     def revoke_tokens(self, request: Request, client_id: str) -> Response:
-        revoked = services.client_revoke_tokens(client=self._managed(), actor=self.actor())
+        revoked = services.client_revoke_tokens(client=self.get_object(), actor=self.actor())
         return Response({"tokens_revoked": revoked})
 
 

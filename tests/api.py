@@ -7,13 +7,15 @@ from typing import Any
 
 from django.test import Client as HttpClient
 
+from clients.models import ADMIN_SCOPE as ADMIN
+from clients.models import AUDIT_READ as AUDIT
+from clients.models import CLIENTS_READ as READ
+from clients.models import CLIENTS_WRITE as WRITE
+from clients.models import RESOURCE_SERVERS_WRITE as RESOURCE_SERVERS
 from clients.models import Client
 from tests.factories import AccessTokenFactory, ClientFactory
 
-READ = "gatehouse:clients:read"
-WRITE = "gatehouse:clients:write"
-AUDIT = "gatehouse:audit:read"
-ADMIN = "gatehouse:admin"
+__all__ = ["ADMIN", "AUDIT", "READ", "RESOURCE_SERVERS", "WRITE", "ApiHttp", "assert_error"]
 _CALLER_TOKEN = object()
 
 

@@ -73,6 +73,7 @@ class AccessTokenFactory(factory.django.DjangoModelFactory):
 
     client = factory.SubFactory(ClientFactory)
     secret = factory.LazyAttribute(lambda o: o.client.secrets.first())
+    generation = factory.LazyAttribute(lambda o: o.client.generation)
     scope = ""
     issued_at = factory.LazyFunction(_now)
     expires_at = factory.LazyAttribute(lambda o: o.issued_at + 3600)

@@ -51,6 +51,7 @@ def test_editing_a_client_goes_through_the_service_with_before_and_after(operato
         "name": ["billing-job", "billing"],
         "token_ttl": [3600, 600],
         "scopes": [["read"], ["write"]],
+        "tokens_revoked": [None, 0],
     }
 
 

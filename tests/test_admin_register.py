@@ -19,11 +19,11 @@ def test_register_form_has_no_field_to_type_a_secret(operator_http):
 def test_registering_creates_the_client_with_its_scopes_and_shows_a_working_secret_once(operator_http):
     ScopeFactory(name="orders.write")
     scope = ScopeFactory(name="orders.read")
-    response = register(operator_http, name="billing-job", scopes=[scope.pk], can_introspect="on", token_ttl="600")
+    response = register(operator_http, name="billing-job", scopes=[scope.pk], token_ttl="600")
     assert response.status_code == 200
     client = Client.objects.get(name="billing-job")
     assert client.scope_names() == ["orders.read"]
-    assert client.can_introspect and client.token_ttl == 600
+    assert not client.can_introspect and client.token_ttl == 600
     secret = shown_secret(response)
     page = html.unescape(response.content.decode())
     assert client.client_id in page

@@ -1,7 +1,10 @@
 """/api/v1/scopes/: list, create, change the description of and delete scopes."""
 
+import pytest
+from django.db import IntegrityError, transaction
+
 from clients.models import AuditEvent, Scope
-from tests.api import READ, WRITE, assert_error
+from tests.api import ADMIN, READ, WRITE, assert_error
 from tests.factories import ClientFactory, ScopeFactory
 
 URL = "/api/v1/scopes/"
@@ -85,3 +88,36 @@ def test_delete_of_a_scope_in_use_is_refused_saying_by_whom(api):
 def test_delete_of_an_unknown_scope_is_not_found(api):
     api.login(WRITE)
     assert_error(api.delete(f"{URL}nope/"), 404, "not_found")
+
+
+# Finding 6: reserved scopes are editable, and look-alikes can be made.
+@pytest.mark.parametrize("caller", [WRITE, ADMIN])
+def test_gatehouse_scopes_are_not_changed_deleted_or_made_through_the_api_even_by_an_admin(api, caller):
+    api.login(WRITE, caller)
+    before = Scope.objects.get(name=ADMIN).description
+    for method in ("PATCH", "PUT"):
+        body = assert_error(api.request(method, f"{URL}{ADMIN}/", {"description": "grant me"}), 403, "reserved_scope")
+        assert body["scope"] == ADMIN
+    assert_error(api.delete(f"{URL}{ADMIN}/"), 403, "reserved_scope")
+    for name in ("gatehouse:payments", "GATEHOUSE:ADMIN", "Gatehouse:Clients:Write"):
+        assert_error(api.post(URL, {"name": name}), 403, "reserved_scope")
+    assert Scope.objects.get(name=ADMIN).description == before
+    assert not Scope.objects.filter(name__in=["gatehouse:payments", "GATEHOUSE:ADMIN"]).exists()
+    assert not AuditEvent.objects.filter(action__startswith="scope.").exists()
+
+
+def test_a_name_equal_to_another_ignoring_case_is_refused(api):
+    api.login(WRITE)
+    ScopeFactory(name="orders.read")
+    for name in ("Orders.Read", "ORDERS.READ"):
+        body = assert_error(api.post(URL, {"name": name}), 400, "invalid_request")
+        assert body["fields"]["name"] == [
+            "a scope named orders.read already exists (scope names are compared ignoring case)"
+        ]
+    assert list(Scope.objects.filter(name__iexact="orders.read").values_list("name", flat=True)) == ["orders.read"]
+
+
+def test_the_database_refuses_case_duplicates_too(db):
+    ScopeFactory(name="orders.read")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Scope.objects.create(name="Orders.Read")

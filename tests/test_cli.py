@@ -60,7 +60,8 @@ def test_client_create_with_unknown_scope_fails():
 def test_rotate_json_and_grace(oauth):
     client = ClientFactory()
     data = json.loads(run("client", "rotate", client.client_id, "--grace", "3600", "--json"))
-    assert set(data) == {"client_id", "client_secret", "previous_secret_expires_at"}
+    assert set(data) == {"client_id", "client_secret", "previous_secret_expires_at", "tokens_revoked"}
+    assert data["tokens_revoked"] == 0
     assert data["previous_secret_expires_at"] is not None
     assert oauth.token(client).status_code == 200  # old secret, in grace
     client.secret = data["client_secret"]
@@ -76,6 +77,31 @@ def test_rotate_grace_zero_ends_old_secret_now(oauth):
 def test_unknown_client_is_a_clear_error():
     with pytest.raises(CommandError, match="unknown client: gth_ci_nope"):
         run("client", "rotate", "gth_ci_nope")
+
+
+@pytest.mark.parametrize("name", ["gatehouse:payments", "GATEHOUSE:ADMIN", "Orders.Read"])
+def test_reserved_and_look_alike_scope_names_are_refused(name):
+    ScopeFactory(name="orders.read")
+    with pytest.raises(CommandError, match="gatehouse: .in any case|ignoring case"):
+        run("scope", "create", name)
+    assert not AuditEvent.objects.exists()
+
+
+def test_rotate_keeps_issued_tokens_unless_asked_to_revoke_them(oauth, resource_server):
+    client = ClientFactory()
+    token = oauth.token(client).json()["access_token"]
+    run("client", "rotate", client.client_id, "--grace", "0")
+    assert oauth.introspect(resource_server, token).json()["active"] is True
+    data = json.loads(run("client", "rotate", client.client_id, "--revoke-tokens", "--json"))
+    assert data["tokens_revoked"] == 1
+    assert oauth.introspect(resource_server, token).json() == {"active": False}
+    assert "live tokens revoked: 0" in run("client", "rotate", client.client_id, "--revoke-tokens")
+
+
+def test_the_command_line_may_grant_anything(oauth):
+    """Whoever runs manage.py holds the database credentials: the CLI is not limited by the grant rule."""
+    data = json.loads(run("client", "create", "platform-admin", "--scope", "gatehouse:admin", "--introspect", "--json"))
+    assert (data["scopes"], data["can_introspect"]) == (["gatehouse:admin"], True)
 
 
 def test_disable_and_enable(oauth, resource_server):

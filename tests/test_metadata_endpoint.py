@@ -27,6 +27,7 @@ def test_metadata_lists_endpoints_grants_methods_and_scopes(client):
         "gatehouse:audit:read",
         "gatehouse:clients:read",
         "gatehouse:clients:write",
+        "gatehouse:resource-servers:write",
         "orders.read",
         "orders.write",
     ]

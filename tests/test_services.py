@@ -151,7 +151,7 @@ def test_update_records_before_and_after_of_changed_fields_only():
     client = ClientFactory(name="old", scopes=["write"])
     client_update(client=client, actor=CLI, name="new", description="", scopes=["read"])
     event = AuditEvent.objects.get(action="client.update")
-    assert event.changes == {"name": ["old", "new"], "scopes": [["write"], ["read"]]}
+    assert event.changes == {"name": ["old", "new"], "scopes": [["write"], ["read"]], "tokens_revoked": [None, 0]}
 
 
 def test_update_without_changes_writes_no_event():

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 
 from clients import credentials
 from clients.models import Client, ClientSecret
@@ -26,21 +26,41 @@ _ALL_SCOPES = {
     ),
 }
 _ISSUE_SQL = """
-INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at)
-SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl
+INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at, generation)
+SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl, c.generation
 FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id
 WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND (s.valid_until IS NULL OR s.valid_until > %s){check}
 RETURNING scope, expires_at
 """
 _SCOPE_CHECK = f" AND (SELECT count(*) {_SCOPE_ROWS} AND sc.name IN ({{names}})) = {{count}}"
 
-_INTROSPECT_SQL = """
+# What makes a token live, the one rule every reader applies (tokens `t`, its client `tc`, the secret that minted it
+# `ts`; the parameter is now in Unix seconds). A change that reduces a client's authority (disable, removing a
+# scope, rotating with revoke, revoke all) raises the client's generation in its transaction: a token whose INSERT
+# raced the change read the old generation, so it is dead the moment the change commits, on every instance, and
+# enabling the client again never revives it. A retired secret ends the tokens it minted the same way.
+# `AccessTokenManager.live()` is the same rule for the ORM; tests/test_live_tokens.py holds the two together.
+LIVE_TOKEN_SQL = (
+    "t.revoked_at IS NULL AND t.expires_at > %s AND tc.is_active AND t.generation = tc.generation"
+    " AND ts.retired_at IS NULL"
+)
+_LIVE_TOKEN_JOINS = (
+    "tokens_accesstoken t JOIN clients_client tc ON tc.id = t.client_id"
+    " JOIN clients_clientsecret ts ON ts.id = t.secret_id"
+)
+
+_INTROSPECT_SQL = f"""
 SELECT rc.can_introspect, t.scope, t.issued_at, t.expires_at, tc.client_id
 FROM clients_clientsecret rs
 JOIN clients_client rc ON rc.id = rs.client_id
-LEFT JOIN tokens_accesstoken t ON t.digest = %s AND t.revoked_at IS NULL AND t.expires_at > %s
-LEFT JOIN clients_client tc ON tc.id = t.client_id AND tc.is_active
+LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
 WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
+"""
+
+_BEARER_SQL = f"""
+SELECT t.client_id, tc.client_id, t.scope, t.generation, t.secret_id
+FROM {_LIVE_TOKEN_JOINS}
+WHERE t.digest = %s AND {LIVE_TOKEN_SQL}
 """
 
 
@@ -63,11 +83,15 @@ class TokenInfo:
 
 @dataclass(frozen=True)
 class Bearer:
-    """Who presented a live bearer token to the management API, and what the token allows."""
+    """Who presented a live bearer token to the management API, what the token allows, and what it was issued
+    under (its client's generation and its secret), so a write can check inside its transaction that it still holds.
+    """
 
     client_pk: int
     client_id: str
     scopes: frozenset[str]
+    generation: int
+    secret_pk: int
 
 
 @dataclass(frozen=True)
@@ -142,23 +166,16 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
 
     def bearer(self, token: str, *, now: datetime) -> Bearer | None:
-        """The client and scopes of a live token whose client is active, in one SELECT; None otherwise."""
+        """The client and scopes of a live token (LIVE_TOKEN_SQL), in one SELECT; None otherwise."""
         if not credentials.is_well_formed(token, credentials.ACCESS_TOKEN_PREFIX):
             return None
-        row = (
-            self.filter(
-                digest=credentials.digest(token),
-                revoked_at__isnull=True,
-                expires_at__gt=int(now.timestamp()),
-                client__is_active=True,
-            )
-            .values_list("client_id", "client__client_id", "scope")
-            .first()
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(_BEARER_SQL, [credentials.digest(token), int(now.timestamp())])
+            row = cursor.fetchone()
         if row is None:
             return None
-        client_pk, client_id, scope = row
-        return Bearer(client_pk, client_id, frozenset(scope.split()))
+        client_pk, client_id, scope, generation, secret_pk = row
+        return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk)
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
         """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
@@ -190,7 +207,14 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             total += len(ids)
 
     def live(self, now: datetime) -> models.QuerySet[AccessToken]:
-        return self.filter(revoked_at__isnull=True, expires_at__gt=int(now.timestamp()))
+        """Tokens live at `now`: LIVE_TOKEN_SQL for the ORM (counts, the revoking UPDATEs)."""
+        return self.filter(
+            revoked_at__isnull=True,
+            expires_at__gt=int(now.timestamp()),
+            client__is_active=True,
+            generation=F("client__generation"),
+            secret__retired_at__isnull=True,
+        )
 
 
 class AccessToken(models.Model):
@@ -203,6 +227,8 @@ class AccessToken(models.Model):
     issued_at = models.BigIntegerField(help_text="Unix seconds.")
     expires_at = models.BigIntegerField(help_text="Unix seconds.")
     revoked_at = models.BigIntegerField(null=True, blank=True, help_text="Unix seconds.")
+    # The client's generation when the token was issued: the token is live only while the client's is the same.
+    generation = models.BigIntegerField(default=0, db_default=0)
 
     objects = AccessTokenManager()
 

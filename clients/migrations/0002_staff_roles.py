@@ -1,17 +1,13 @@
 """Create the Auditor and Operator groups (see clients/roles.py and the README's "Staff roles")."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from clients.roles import sync_roles
+from clients.roles import create_permissions_now, sync_roles
 
 
 def create_roles(apps, schema_editor):
     # Permissions are normally made after all migrations (post_migrate); make them now so the groups can hold them.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+    create_permissions_now(apps)
     sync_roles(apps)
 
 

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -19,6 +19,8 @@ class SubcommandCommand(BaseCommand):
             return super().execute(*args, **options)
         except ValidationError as error:
             raise CommandError(one_line(error)) from None
+        except PermissionDenied as error:  # e.g. a reserved gatehouse: scope name
+            raise CommandError(str(error)) from None
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, "do_" + options["action"])(**options)

@@ -52,8 +52,12 @@ class Command(SubcommandCommand):
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
         rotate.add_argument("client_id")
         rotate.add_argument("--grace", type=int, default=0, metavar="SECONDS")
+        rotate.add_argument("--revoke-tokens", action="store_true", help="Also end every live token of the client now.")
         rotate.add_argument("--json", action="store_true")
-        for name, text in (("disable", "Disable a client and revoke its tokens."), ("enable", "Enable a client.")):
+        for name, text in (
+            ("disable", "Disable a client and end its live tokens."),
+            ("enable", "Enable a client (its old tokens stay dead)."),
+        ):
             sub.add_parser(name, help=text).add_argument("client_id")
         listing = sub.add_parser("list", help="List clients.")
         listing.add_argument("--json", action="store_true")
@@ -103,18 +107,30 @@ class Command(SubcommandCommand):
         self.stdout.write(f"client_secret: {payload['client_secret']}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
 
-    def do_rotate(self, client_id: str, grace: int, json: bool, **_: Any) -> None:
+    def do_rotate(self, client_id: str, grace: int, revoke_tokens: bool, json: bool, **_: Any) -> None:
         if grace < 0:
             raise CommandError("--grace cannot be negative")
-        new = client_rotate_secret(client=self._client(client_id), grace=timedelta(seconds=grace), actor=Actor.cli())
+        new = client_rotate_secret(
+            client=self._client(client_id),
+            grace=timedelta(seconds=grace),
+            revoke_tokens=revoke_tokens,
+            actor=Actor.cli(),
+        )
         expires = new.previous_secret_expires_at.isoformat() if new.previous_secret_expires_at else None
         if json:
             self.emit_json(
-                {"client_id": client_id, "client_secret": new.plaintext, "previous_secret_expires_at": expires}
+                {
+                    "client_id": client_id,
+                    "client_secret": new.plaintext,
+                    "previous_secret_expires_at": expires,
+                    "tokens_revoked": new.tokens_revoked,
+                }
             )
             return
         self.stdout.write(f"client_secret: {new.plaintext}")
         self.stdout.write(f"previous secret(s) valid until: {expires or 'no previous secret was valid'}")
+        if revoke_tokens:
+            self.stdout.write(f"live tokens revoked: {new.tokens_revoked}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
 
     def do_disable(self, client_id: str, **_: Any) -> None:
