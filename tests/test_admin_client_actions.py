@@ -95,3 +95,17 @@ def test_retiring_needs_the_csrf_token(operator):
     http.force_login(operator)
     assert http.post(retire_url(client, client.secret_row)).status_code == 403
     assert client.secret_row.is_valid()
+
+
+def test_retiring_in_the_portal_ends_the_tokens_that_secret_issued(operator_http, oauth, resource_server):
+    client = ClientFactory()
+    leaked = oauth.token(client).json()["access_token"]
+    other = ClientSecretFactory(client=client, valid_until=timezone.now() + timedelta(days=1))
+    client.secret = other.plaintext
+    kept = oauth.token(client).json()["access_token"]
+    page = operator_http.get(retire_url(client, client.secret_row)).content.decode()
+    assert "1 live token(s) issued with it are revoked now" in page
+    response = operator_http.post(retire_url(client, client.secret_row), follow=True)
+    assert "the tokens it issued are revoked" in response.content.decode()
+    assert oauth.introspect(resource_server, leaked).json() == {"active": False}
+    assert oauth.introspect(resource_server, kept).json()["active"] is True

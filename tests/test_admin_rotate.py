@@ -86,3 +86,22 @@ def test_client_page_then_shows_both_secrets_with_their_states(operator_http):
     new, old = client.secrets.all()
     assert f'data-hint="{new.hint}" data-state="active"' in page
     assert f'data-hint="{old.hint}" data-state="in grace"' in page
+
+
+def test_rotation_keeps_issued_tokens_unless_the_box_is_ticked(operator_http, oauth, resource_server):
+    client = ClientFactory()
+    kept = oauth.token(client).json()["access_token"]
+    data = {"grace": "3600", "once": once_nonce(operator_http, rotate_url(client))}
+    confirm = operator_http.post(rotate_url(client), data).content.decode()
+    assert "(1 live) stay valid until they expire" in confirm
+    rotate(operator_http, client, grace="3600")
+    assert oauth.introspect(resource_server, kept).json()["active"] is True
+
+    data = {"grace": "3600", "revoke_tokens": "on", "once": once_nonce(operator_http, rotate_url(client))}
+    confirm = operator_http.post(rotate_url(client), data).content.decode()
+    assert "1 live token(s) are revoked now" in confirm
+    assert 'name="revoke_tokens" value="True"' in confirm  # carried to the confirming POST
+    rotate(operator_http, client, grace="3600", revoke_tokens="True")
+    assert oauth.introspect(resource_server, kept).json() == {"active": False}
+    event = AuditEvent.objects.filter(action="secret.rotate").order_by("-id").first()
+    assert event.changes["tokens_revoked"] == [None, 1]

@@ -38,7 +38,8 @@ _SCOPE_CHECK = f" AND (SELECT count(*) {_SCOPE_ROWS} AND sc.name IN ({{names}}))
 # `ts`; the parameter is now in Unix seconds). A change that reduces a client's authority (disable, removing a
 # scope, rotating with revoke, revoke all) raises the client's generation in its transaction: a token whose INSERT
 # raced the change read the old generation, so it is dead the moment the change commits, on every instance, and
-# enabling the client again never revives it. A retired secret ends the tokens it minted the same way.
+# enabling the client again never revives it. A token whose secret is retired is dead too (checked here, at read
+# time, so retiring one secret ends only the tokens that secret minted, including any that raced the retirement).
 # `AccessTokenManager.live()` is the same rule for the ORM; tests/test_live_tokens.py holds the two together.
 LIVE_TOKEN_SQL = (
     "t.revoked_at IS NULL AND t.expires_at > %s AND tc.is_active AND t.generation = tc.generation"
