@@ -238,3 +238,30 @@ def test_a_grant_racing_the_deletion_of_its_scope_gets_a_clear_answer_and_the_re
         held = name in Client.objects.get(pk=target.pk).scope_names()
         assert held == (granted.status_code == 200)
         assert Scope.objects.filter(name=name).exists() == held
+
+
+CROSS_ROUNDS = 10
+
+
+def test_two_admins_changing_each_other_at_once_never_deadlock(server):
+    """Each write locks the caller's client and the target's in one statement ordered by pk (a guard, not an
+    attack: locking the caller first and the target second would deadlock here)."""
+    ScopeFactory(name=ADMIN)
+    a, b = ClientFactory(name="a", scopes=[ADMIN]), ClientFactory(name="b", scopes=[ADMIN])
+    tokens = {c.pk: get_token(server, c.client_id, c.secret).json()["access_token"] for c in (a, b)}
+    statuses = []
+    for round_ in range(CROSS_ROUNDS):
+        with ThreadPoolExecutor(2) as pool:
+            pair = [
+                pool.submit(
+                    api,
+                    server,
+                    "PATCH",
+                    f"/api/v1/clients/{them.client_id}/",
+                    tokens[me.pk],
+                    {"description": f"{round_}"},
+                )
+                for me, them in ((a, b), (b, a))
+            ]
+            statuses += [future.result().status_code for future in pair]
+    assert statuses == [200] * 2 * CROSS_ROUNDS
