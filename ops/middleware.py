@@ -68,7 +68,8 @@ class OpsMiddleware:
         if outcome is not None:
             elapsed = perf_counter() - start
             metrics.observe(outcome, elapsed)
-            self.log(request, response, outcome, elapsed)
+            if not outcome.quiet:  # a throttled failure: the block's one log line stands for it
+                self.log(request, response, outcome, elapsed)
         return response
 
     @staticmethod

@@ -57,20 +57,6 @@ def pytest_configure(config):
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    """Failed-authentication counters are process-wide: each test starts with none."""
-    from django.core.cache import cache
-
-    from tokens import throttle
-
-    cache.clear()
-    throttle.forget_all()
-    yield
-    cache.clear()
-    throttle.forget_all()
-
-
 @pytest.fixture
 def oauth(db) -> OAuthHttp:
     return OAuthHttp()

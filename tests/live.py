@@ -23,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tests.harness import ROOT, Instance
 
-# Production-like (debug off) and with the throttle's counters in the database, shared by every instance.
-DEFAULT_ENV = {"GATEHOUSE_CACHE_URL": "database", "GATEHOUSE_MAX_REQUESTS": "0"}
+# Production-like (debug off); the throttle's counters are in the database by default, shared by every instance.
+DEFAULT_ENV = {"GATEHOUSE_MAX_REQUESTS": "0"}
 
 
 def command_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -113,7 +113,6 @@ def live_database(base_url: str | None = None) -> Iterator[str]:
         url = urlunsplit(parts._replace(path="/" + name))
         try:
             manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
             yield url
         finally:
             with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -122,5 +121,4 @@ def live_database(base_url: str | None = None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="gatehouse-live-") as directory:
             url = f"sqlite:///{directory}/db.sqlite3"
             manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
             yield url
