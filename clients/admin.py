@@ -220,7 +220,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
     @sensitive_variables("new")
     def _secret_once(self, request: HttpRequest, new: services.NewSecret, title: str) -> TemplateResponse:
         """The one page that ever shows a secret: the answer to the POST that made it (never cached)."""
-        token_url = issuer(request) + reverse("oauth-token")
+        token_url = issuer() + reverse("oauth-token")
         curl = f'curl -s -u "{new.client.client_id}:{new.plaintext}" -d grant_type=client_credentials {token_url}'
         return self._page(
             request,

@@ -1,6 +1,7 @@
 """Gatehouse settings: everything comes from the environment, with safe local defaults (SQLite, debug on).
 
-Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY (see docs/deployment.md).
+Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and
+GATEHOUSE_ISSUER (see docs/deployment.md, "Security settings").
 """
 
 import ipaddress
@@ -185,7 +186,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Gatehouse
+# The issuer URL in metadata and introspection: never taken from the request's Host header, which the caller
+# chooses. Required in production; while debugging, the address `make serve` listens on by default.
 GATEHOUSE_ISSUER = env_str("GATEHOUSE_ISSUER").rstrip("/")
+if not GATEHOUSE_ISSUER:
+    if not DEBUG:
+        raise ImproperlyConfigured("GATEHOUSE_ISSUER must be set when DJANGO_DEBUG=0, e.g. https://auth.example.com")
+    GATEHOUSE_ISSUER = "http://127.0.0.1:8000"
+if not GATEHOUSE_ISSUER.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"GATEHOUSE_ISSUER must be an https:// (or http://) URL, got {GATEHOUSE_ISSUER!r}")
 GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=86400)
 GATEHOUSE_ADMIN_PATH = env_str("GATEHOUSE_ADMIN_PATH", "admin/").strip("/") + "/"
 if GATEHOUSE_ADMIN_PATH == "/":

@@ -35,6 +35,7 @@ def command_env(database_url: str, **extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GATEHOUSE_ISSUER": "http://127.0.0.1",
         "GATEHOUSE_LOG_FORMAT": "text",
         **DEFAULT_ENV,
         **extra,

@@ -20,6 +20,19 @@ def test_debug_off_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY must be set" in done.stderr
 
 
+def test_debug_off_refuses_to_start_without_an_issuer():
+    """Finding 5: production must say who it is; the Host header never decides."""
+    done = check(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+    assert done.returncode != 0
+    assert "GATEHOUSE_ISSUER must be set when DJANGO_DEBUG=0" in done.stderr
+
+
+def test_an_issuer_that_is_not_an_http_url_is_refused():
+    done = check(GATEHOUSE_ISSUER="auth.example.com")
+    assert done.returncode != 0
+    assert "GATEHOUSE_ISSUER must be an https:// (or http://) URL" in done.stderr
+
+
 def test_bad_token_ttl_is_refused():
     done = check(GATEHOUSE_DEFAULT_TOKEN_TTL="forever")
     assert done.returncode != 0

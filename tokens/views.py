@@ -253,8 +253,9 @@ class TokenView(OAuthView):
         )
 
 
-def issuer(request: HttpRequest) -> str:
-    return settings.GATEHOUSE_ISSUER or f"{request.scheme}://{request.get_host()}"
+def issuer() -> str:
+    """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
+    return settings.GATEHOUSE_ISSUER
 
 
 class IntrospectionView(OAuthView):
@@ -290,7 +291,7 @@ class IntrospectionView(OAuthView):
                 "token_type": "Bearer",
                 "exp": info.expires_at,
                 "iat": info.issued_at,
-                "iss": issuer(request),
+                "iss": issuer(),
                 "sub": info.client_id,
             }
         )
@@ -330,7 +331,7 @@ class MetadataView(APIView):
     schema = OAuthSchema()
 
     def get(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
-        base = issuer(request)
+        base = issuer()
         body = {
             "issuer": base,
             "token_endpoint": base + reverse("oauth-token"),
