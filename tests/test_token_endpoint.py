@@ -116,7 +116,11 @@ def test_wrong_secret_is_invalid_client_with_basic_challenge(oauth, service):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
-    assert response["WWW-Authenticate"].startswith("Basic")
+    # RFC 6749 5.2's Basic challenge, with the error as auth-params (RFC 7235 quoted-strings), as openid-client reads it
+    assert response["WWW-Authenticate"] == (
+        'Basic realm="gatehouse", charset="UTF-8", error="invalid_client", '
+        'error_description="client authentication failed"'
+    )
     assert response["Cache-Control"] == "no-store"
 
 

@@ -36,7 +36,7 @@ from tokens.exceptions import (
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken
-from tokens.oauth import BASIC_CHALLENGE, ClientCredentials, client_credentials, parse_form
+from tokens.oauth import ClientCredentials, basic_challenge, client_credentials, parse_form
 from tokens.openapi import OAuthSchema
 
 log = logging.getLogger("gatehouse.oauth")
@@ -172,7 +172,7 @@ class OAuthView(APIView):
         auth = auth or Client.objects.authenticate(creds.client_id, creds.secret, now=timezone.now())
         return InvalidClient(
             "client authentication failed",
-            headers=BASIC_CHALLENGE if creds.basic else None,
+            headers=basic_challenge("client authentication failed") if creds.basic else None,
             reason=auth.failure or "changed during the request",
             client_id=creds.client_id,
         )
