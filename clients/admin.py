@@ -27,6 +27,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from clients import services
 from clients.forms import ClientRegisterForm, OnceGuard, RotateForm
 from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.sessions import sudo_prompt
 from tokens.models import AccessToken
 from tokens.views import issuer
 
@@ -41,6 +42,24 @@ EXPIRING_SOON = timedelta(days=7)
 
 def staff_actor(request: HttpRequest) -> services.Actor:
     return services.Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+
+
+def grants_api_scope(scopes: Any) -> bool:
+    """Whether these Scope rows include one of the management API's own (gatehouse:*): granting one needs sudo."""
+    return any(scope.name.startswith(API_SCOPE_PREFIX) for scope in scopes)
+
+
+API_SCOPE_PREFIX = "gatehouse:"
+
+
+def under_attack(now: datetime | None = None) -> list[AuditEvent]:
+    """The clients flagged by the throttle in the last 24 hours (tokens.throttle), newest flag of each first."""
+    since = (now or timezone.now()) - timedelta(hours=24)
+    events = AuditEvent.objects.filter(action=services.AUTH_FAILURES_ACTION, at__gte=since).select_related("client")
+    newest: dict[str, AuditEvent] = {}
+    for event in events:  # ordered newest first
+        newest.setdefault(event.target, event)
+    return list(newest.values())
 
 
 def badge(state: str) -> str:
@@ -175,6 +194,10 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         client = self.get_object(request, unquote(object_id))
+        if request.method == "POST" and client is not None and self.has_change_permission(request, client):
+            granted = Scope.objects.filter(pk__in=request.POST.getlist("scopes")).exclude(clients=client)
+            if grants_api_scope(granted) and (prompt := sudo_prompt(request)):
+                return prompt
         extra_context = {**(extra_context or {}), "show_save_and_add_another": False}
         if client is not None and self.has_view_or_change_permission(request, client):
             extra_context.update(self._glance(request, client))
@@ -249,6 +272,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 form.add_error(None, "This form has expired. Check the values and register again.")
             elif form.is_valid():
                 data = form.cleaned_data
+                if grants_api_scope(data["scopes"]) and (prompt := sudo_prompt(request)):
+                    return prompt
                 new = services.client_create(
                     name=data["name"],
                     description=data["description"],
@@ -267,6 +292,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         if not self.has_rotate_permission(request):
             raise PermissionDenied
         client = self._client(request, object_id)
+        if prompt := sudo_prompt(request):
+            return prompt
         guard = OnceGuard(request)
         now = timezone.now()
         form = RotateForm(request.POST if request.method == "POST" else None)
@@ -296,6 +323,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
             raise PermissionDenied
         client = self._client(request, object_id)
         secret = get_object_or_404(ClientSecret, pk=secret_id, client=client)
+        if prompt := sudo_prompt(request):
+            return prompt
         if request.method == "POST":
             services.secret_retire(secret=secret, actor=staff_actor(request))
             self.message_user(request, f"Secret {secret.hint} is retired: it no longer works.", messages.SUCCESS)

@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clients.sessions.StaffSessionMiddleware",
+    "config.middleware.PortalSecurityMiddleware",
     "config.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns an admin lockout into a 429 page
@@ -227,13 +229,29 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES must be IP addresses or CIDRs: {error}") from None
 
-# Admin login lockout (django-axes): per source address, counted in the database, shared by all instances.
+# Admin login lockout (django-axes): per source address and, separately, per username (so 40 guesses for `root`
+# spread over 10 addresses lock `root` out too), counted in the database, shared by all instances.
 AXES_FAILURE_LIMIT = env_int("GATEHOUSE_ADMIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("GATEHOUSE_ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Staff portal sessions: end after GATEHOUSE_SESSION_IDLE_MINUTES without a request and GATEHOUSE_SESSION_MAX_HOURS
+# after login however active (clients.sessions.StaffSessionMiddleware). Rotating or retiring a secret and granting
+# gatehouse:* scopes want a password typed within GATEHOUSE_SUDO_MINUTES (clients/sessions.py).
+GATEHOUSE_SESSION_IDLE_SECONDS = 60 * env_int("GATEHOUSE_SESSION_IDLE_MINUTES", 30, minimum=1)
+GATEHOUSE_SESSION_MAX_SECONDS = 3600 * env_int("GATEHOUSE_SESSION_MAX_HOURS", 12, minimum=1)
+GATEHOUSE_SUDO_SECONDS = 60 * env_int("GATEHOUSE_SUDO_MINUTES", 10, minimum=1, maximum=60)
+SESSION_COOKIE_AGE = GATEHOUSE_SESSION_MAX_SECONDS  # the session row and cookie never outlive the absolute limit
+
+# Content-Security-Policy of every staff portal page (config.middleware.PortalSecurityMiddleware): no inline script
+# or style, nothing from elsewhere, no framing.
+GATEHOUSE_PORTAL_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.

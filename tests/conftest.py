@@ -93,11 +93,24 @@ def auditor(db):
     return _staff_user("arthur", "Auditor")
 
 
+def in_sudo_mode(http: HttpClient) -> HttpClient:
+    """As if the logged-in user had just confirmed their password (clients/sessions.py)."""
+    import time
+
+    from clients.sessions import SESSION_KEY
+
+    session = http.session
+    session[SESSION_KEY] = time.time() + 3600
+    session.save()
+    return http
+
+
 @pytest.fixture
 def operator_http(operator) -> HttpClient:
+    """An Operator's browser, past the password confirmation that rotating and retiring want (sudo mode)."""
     http = HttpClient()
     http.force_login(operator)
-    return http
+    return in_sudo_mode(http)
 
 
 @pytest.fixture
