@@ -18,6 +18,9 @@ An address group is an IPv4 address or an IPv6 /64; an IPv4-mapped IPv6 address 
 counter is a fixed window of GATEHOUSE_AUTH_FAILURE_WINDOW seconds from its first failure, kept where every
 worker and instance sees it: the FailureCounter table (default, made by `migrate`) or Redis
 (GATEHOUSE_CACHE_URL=redis://..., which fails open and logs when Redis is unreachable). See docs/security.md.
+
+Public surface: `client_address`, `address_group`, `record_failure` (and its `Verdict`), `purge`. The stores below
+them are internal.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from django.http import HttpRequest
 from clients import credentials
 from tokens import signals
 from tokens.models import FailureCounter
+
+__all__ = ["Verdict", "address_group", "client_address", "purge", "record_failure"]
 
 log = logging.getLogger("gatehouse.throttle")
 
