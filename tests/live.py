@@ -23,6 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tests.harness import ROOT, Instance
 
+# Well-formed (prefix, length and checksum hold), so it is checked against the database, but no client's secret.
+WRONG_SECRET = "gth_cs_" + "0" * 43 + "3Phhow"
+
 # Production-like (debug off); the throttle's counters are in the database by default, shared by every instance.
 DEFAULT_ENV = {"GATEHOUSE_MAX_REQUESTS": "0"}
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 TOKEN_FORM = {"grant_type": "client_credentials"}
-WRONG_SECRET = "gth_cs_" + "0" * 43 + "3Phhow"  # well-formed (the checksum holds), but no client's secret
+WRONG_SECRET = live.WRONG_SECRET
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,12 @@ pytestmark = pytest.mark.skipif(
 LIMIT = 5
 # No GATEHOUSE_CACHE_URL: the default store. The tests speak for many addresses through a trusted proxy.
 ENV = {"GATEHOUSE_AUTH_FAILURE_LIMIT": str(LIMIT), "GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1/32"}
-WRONG_SECRET = "gth_cs_" + "0" * 43 + "3Phhow"  # well-formed (the checksum holds), but no client's secret
+WRONG_SECRET = live.WRONG_SECRET
 
 
 @pytest.fixture(scope="module")
-def database(live_database_url):
-    return live_database_url
-
-
-@pytest.fixture(scope="module")
-def clients(database):
-    return live.create_clients(database, {"victim": {}, "crowd": {}, "pods": {}})
+def clients(live_database_url):
+    return live.create_clients(live_database_url, {"victim": {}, "crowd": {}, "pods": {}})
 
 
 def attempt(server, client_id, secret, address, session=requests):
@@ -40,10 +35,10 @@ def attempt(server, client_id, secret, address, session=requests):
     )
 
 
-def test_a_block_counted_on_one_instance_holds_on_the_other_among_thousands_of_keys(database, clients):
+def test_a_block_counted_on_one_instance_holds_on_the_other_among_thousands_of_keys(live_database_url, clients):
     """Finding 3: Django's database cache culled block keys past 300 entries, so instance B forgot them."""
-    a = live.start(database, workers=1, **ENV)
-    b = live.start(database, workers=1, **ENV)
+    a = live.start(live_database_url, workers=1, **ENV)
+    b = live.start(live_database_url, workers=1, **ENV)
     try:
         victim, crowd = clients["victim"], clients["crowd"]
         session = requests.Session()
@@ -67,9 +62,9 @@ def test_a_block_counted_on_one_instance_holds_on_the_other_among_thousands_of_k
         b.stop()
 
 
-def test_the_limit_holds_across_an_instances_workers(database, clients):
+def test_the_limit_holds_across_an_instances_workers(live_database_url, clients):
     """Finding 4: per-process counters allowed about one limit per worker."""
-    server = live.start(database, workers=3, GATEHOUSE_CACHE_URL="", **ENV)  # "": as if never set
+    server = live.start(live_database_url, workers=3, GATEHOUSE_CACHE_URL="", **ENV)  # "": as if never set
     try:
         pods = clients["pods"]
         # A new connection per request: gunicorn's sync workers take them in turn, whichever is free.
