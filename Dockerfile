@@ -24,7 +24,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # Hashed, compressed static files for WhiteNoise (the key only lets settings load; nothing is signed with it), and
 # the application's bytecode (the unprivileged user cannot write it, so each worker would compile it at every start).
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret GATEHOUSE_STATIC_MANIFEST=1 \
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret GATEHOUSE_ISSUER=https://build.invalid \
+    GATEHOUSE_STATIC_MANIFEST=1 \
     python manage.py collectstatic --noinput -v0 \
     && python -m compileall -q /app
 

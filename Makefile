@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml tests/peers/node/package-lock.json
 serve: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py welcome --url http://$(HOST):$(PORT)
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	GATEHOUSE_ISSUER=$${GATEHOUSE_ISSUER:-http://$(HOST):$(PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -57,7 +57,7 @@ have_project=0
 if [[ -f manage.py ]]; then
   have_project=1
   export DATABASE_URL=postgres://postgres@127.0.0.1:5432/${dbs[2]} DJANGO_DEBUG=0 DJANGO_SECRET_KEY=bench-$$-not-secret-$$-padding-to-fifty-characters-long
-  export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SECURE_SSL_REDIRECT=0
+  export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SECURE_SSL_REDIRECT=0 GATEHOUSE_ISSUER=http://127.0.0.1:8303
   "$py" manage.py migrate --noinput -v0
   (exec "$(dirname "$py")/gunicorn" -w "$workers" -b 127.0.0.1:8303 config.wsgi:application) >"$run/project.log" 2>&1 &
   pids+=($!)

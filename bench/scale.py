@@ -113,6 +113,7 @@ def main() -> None:
         "DJANGO_SECRET_KEY": "scale-bench-" + os.urandom(24).hex(),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{port}",
     }
     server = None
     try:

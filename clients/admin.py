@@ -27,6 +27,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from clients import services
 from clients.forms import ClientRegisterForm, OnceGuard, RotateForm
 from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
+from clients.sessions import sudo_prompt
 from tokens.models import AccessToken
 from tokens.views import issuer
 
@@ -41,6 +42,22 @@ EXPIRING_SOON = timedelta(days=7)
 
 def staff_actor(request: HttpRequest) -> services.Actor:
     return services.Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+
+
+def grants_api_scope(scopes: Any) -> bool:
+    """Whether these Scope rows include one of the management API's own (gatehouse:*): granting one, like the
+    introspection privilege, needs sudo mode."""
+    return any(is_reserved_scope(scope.name) for scope in scopes)
+
+
+def under_attack(now: datetime | None = None) -> list[AuditEvent]:
+    """The clients flagged by the throttle in the last 24 hours (tokens.throttle), newest flag of each first."""
+    since = (now or timezone.now()) - timedelta(hours=24)
+    events = AuditEvent.objects.filter(action=services.AUTH_FAILURES_ACTION, at__gte=since).select_related("client")
+    newest: dict[str, AuditEvent] = {}
+    for event in events:  # ordered newest first
+        newest.setdefault(event.target, event)
+    return list(newest.values())
 
 
 def badge(state: str) -> str:
@@ -196,6 +213,12 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         client = self.get_object(request, unquote(object_id))
+        if request.method == "POST" and client is not None and self.has_change_permission(request, client):
+            chosen = [pk for pk in request.POST.getlist("scopes") if pk.isdigit()]  # the form refuses the rest
+            granted = Scope.objects.filter(pk__in=chosen).exclude(clients=client)
+            newly_introspects = bool(request.POST.get("can_introspect")) and not client.can_introspect
+            if (grants_api_scope(granted) or newly_introspects) and (prompt := sudo_prompt(request)):
+                return prompt
         extra_context = {**(extra_context or {}), "show_save_and_add_another": False}
         if client is not None and self.has_view_or_change_permission(request, client):
             extra_context.update(self._glance(request, client))
@@ -253,7 +276,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
     @sensitive_variables("new")
     def _secret_once(self, request: HttpRequest, new: services.NewSecret, title: str) -> TemplateResponse:
         """The one page that ever shows a secret: the answer to the POST that made it (never cached)."""
-        token_url = issuer(request) + reverse("oauth-token")
+        token_url = issuer() + reverse("oauth-token")
         curl = f'curl -s -u "{new.client.client_id}:{new.plaintext}" -d grant_type=client_credentials {token_url}'
         return self._page(
             request,
@@ -282,6 +305,9 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 form.add_error(None, "This form has expired. Check the values and register again.")
             elif form.is_valid():
                 data = form.cleaned_data
+                privileged = grants_api_scope(data["scopes"]) or data["can_introspect"]
+                if privileged and (prompt := sudo_prompt(request)):
+                    return prompt
                 try:
                     new = services.client_create(
                         name=data["name"],
@@ -306,6 +332,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         client = self._client(request, object_id)
         if refused := self._refused(request, client):
             return refused
+        if prompt := sudo_prompt(request):
+            return prompt
         guard = OnceGuard(request)
         now = timezone.now()
         form = RotateForm(request.POST if request.method == "POST" else None)
@@ -345,6 +373,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         if refused := self._refused(request, client):
             return refused
         secret = get_object_or_404(ClientSecret, pk=secret_id, client=client)
+        if prompt := sudo_prompt(request):
+            return prompt
         if request.method == "POST":
             try:
                 services.secret_retire(secret=secret, actor=staff_actor(request))

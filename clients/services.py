@@ -582,3 +582,18 @@ def client_create_idempotent(*, caller_pk: int, key: str, actor: Actor, **fields
         # A concurrent request with the same key committed first (the unique constraint refused ours, and our
         # client was rolled back with it): answer as a replay of that one.
         return _create_once(caller_pk=caller_pk, key=key, fingerprint=fingerprint, actor=actor, fields=fields)
+
+
+def client_flag_auth_failures(*, client_id: str, failures: int, address_groups: int, window: int) -> None:
+    """Record that a client id failed authentication `failures` times within `window` seconds (tokens.throttle)."""
+    AuditEvent.objects.create(
+        actor_type=AuditEvent.ActorType.SYSTEM,
+        actor="throttle",
+        action=AUTH_FAILURES_ACTION,
+        client=Client.objects.filter(client_id=client_id).first(),
+        target=client_id,
+        changes={"failures": failures, "address_groups": address_groups, "window_seconds": window},
+    )
+
+
+AUTH_FAILURES_ACTION = "client.auth_failures"

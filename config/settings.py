@@ -1,6 +1,7 @@
 """Gatehouse settings: everything comes from the environment, with safe local defaults (SQLite, debug on).
 
-Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY (see docs/deployment.md).
+Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and
+GATEHOUSE_ISSUER (see docs/deployment.md, "Security settings").
 """
 
 import ipaddress
@@ -48,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clients.sessions.StaffSessionMiddleware",
+    "config.middleware.PortalSecurityMiddleware",
     "config.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns an admin lockout into a 429 page
@@ -165,7 +168,7 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clients.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -185,38 +188,40 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Gatehouse
+# The issuer URL in metadata and introspection: never taken from the request's Host header, which the caller
+# chooses. Required in production; while debugging, the address `make serve` listens on by default.
 GATEHOUSE_ISSUER = env_str("GATEHOUSE_ISSUER").rstrip("/")
+if not GATEHOUSE_ISSUER:
+    if not DEBUG:
+        raise ImproperlyConfigured("GATEHOUSE_ISSUER must be set when DJANGO_DEBUG=0, e.g. https://auth.example.com")
+    GATEHOUSE_ISSUER = "http://127.0.0.1:8000"
+if not GATEHOUSE_ISSUER.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"GATEHOUSE_ISSUER must be an https:// (or http://) URL, got {GATEHOUSE_ISSUER!r}")
 GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=86400)
 GATEHOUSE_ADMIN_PATH = env_str("GATEHOUSE_ADMIN_PATH", "admin/").strip("/") + "/"
 if GATEHOUSE_ADMIN_PATH == "/":
     raise ImproperlyConfigured("GATEHOUSE_ADMIN_PATH must not be empty")
 
 
-def _cache(url: str) -> dict:
-    """GATEHOUSE_CACHE_URL: redis://host:port/db, `database` (the table made by createcachetable) or `locmem`."""
+def _throttle_store(url: str) -> str:
+    """GATEHOUSE_CACHE_URL: empty or `database` (the table `migrate` makes), or redis://host:port/db."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        # Short timeouts: the throttle fails open (and logs) rather than hang a request on a lost Redis.
-        return {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-    if url in ("database", "db"):
-        return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gatehouse_cache"}
-    if url in ("", "locmem"):
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    raise ImproperlyConfigured(f"GATEHOUSE_CACHE_URL must be redis://..., database or locmem, got {url!r}")
+        return url
+    if url in ("", "database", "db"):
+        return "database"
+    raise ImproperlyConfigured(f"GATEHOUSE_CACHE_URL must be redis://... or database, got {url!r}")
 
 
-# The cache holds the failed-authentication counters (and admin lockouts are in the database through axes).
-# locmem is per process: fine for one process, not for several workers or instances (a deploy check warns).
-CACHES = {"default": _cache(env_str("GATEHOUSE_CACHE_URL") or env_str("REDIS_URL"))}
-
-# Throttling of failed client authentication by source address (tokens/throttle.py, docs/security.md).
-GATEHOUSE_THROTTLE_CACHE = "default"
-GATEHOUSE_AUTH_FAILURE_LIMIT = env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 20, minimum=1)
+# Throttling of failed client authentication (tokens/throttle.py, docs/security.md). The counters live where every
+# worker and instance sees them: the database by default, or Redis. Nothing here runs on the success path.
+GATEHOUSE_THROTTLE_STORE = _throttle_store(env_str("GATEHOUSE_CACHE_URL") or env_str("REDIS_URL"))
 GATEHOUSE_AUTH_FAILURE_WINDOW = env_int("GATEHOUSE_AUTH_FAILURE_WINDOW", 300, minimum=1, maximum=86400)
-GATEHOUSE_AUTH_BLOCK_SYNC_SECONDS = env_int("GATEHOUSE_AUTH_BLOCK_SYNC_SECONDS", 1, minimum=0, maximum=60)
+# Failures per (address group, client id) in the window before that pair's failures answer 429.
+GATEHOUSE_AUTH_FAILURE_LIMIT = env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 20, minimum=1)
+# Failures per client id, from any address, in the window before it is flagged as under attack.
+GATEHOUSE_AUTH_ALERT_THRESHOLD = env_int("GATEHOUSE_AUTH_ALERT_THRESHOLD", 50, minimum=1)
+# Credential-less, malformed or unknown-client requests per address group in the window before they answer 429.
+GATEHOUSE_AUTH_NOISE_LIMIT = env_int("GATEHOUSE_AUTH_NOISE_LIMIT", 1000, minimum=1)
 try:
     GATEHOUSE_TRUSTED_PROXIES = [
         ipaddress.ip_network(cidr, strict=False) for cidr in env_list("GATEHOUSE_TRUSTED_PROXIES", [])
@@ -224,13 +229,29 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES must be IP addresses or CIDRs: {error}") from None
 
-# Admin login lockout (django-axes): per source address, counted in the database, shared by all instances.
+# Admin login lockout (django-axes): per source address and, separately, per username (so 40 guesses for `root`
+# spread over 10 addresses lock `root` out too), counted in the database, shared by all instances.
 AXES_FAILURE_LIMIT = env_int("GATEHOUSE_ADMIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("GATEHOUSE_ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Staff portal sessions: end after GATEHOUSE_SESSION_IDLE_MINUTES without a request and GATEHOUSE_SESSION_MAX_HOURS
+# after login however active (clients.sessions.StaffSessionMiddleware). Rotating or retiring a secret and granting
+# gatehouse:* scopes want a password typed within GATEHOUSE_SUDO_MINUTES (clients/sessions.py).
+GATEHOUSE_SESSION_IDLE_SECONDS = 60 * env_int("GATEHOUSE_SESSION_IDLE_MINUTES", 30, minimum=1)
+GATEHOUSE_SESSION_MAX_SECONDS = 3600 * env_int("GATEHOUSE_SESSION_MAX_HOURS", 12, minimum=1)
+GATEHOUSE_SUDO_SECONDS = 60 * env_int("GATEHOUSE_SUDO_MINUTES", 10, minimum=1, maximum=60)
+SESSION_COOKIE_AGE = GATEHOUSE_SESSION_MAX_SECONDS  # the session row and cookie never outlive the absolute limit
+
+# Content-Security-Policy of every staff portal page (config.middleware.PortalSecurityMiddleware): no inline script
+# or style, nothing from elsewhere, no framing.
+GATEHOUSE_PORTAL_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
@@ -248,11 +269,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "ops.logs.JsonFormatter"}, "text": {"()": "ops.logs.TextFormatter"}},
+    "filters": {"one_line": {"()": "ops.logs.OneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": GATEHOUSE_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("GATEHOUSE_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django logs every 4xx with the request path; ours say more (and never a credential) in gatehouse.*.
         "django.request": {"level": "ERROR"},
+        "django.security.DisallowedHost": {"filters": ["one_line"]},
         "axes": {"level": "WARNING"},
     },
 }

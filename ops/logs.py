@@ -54,3 +54,13 @@ class TextFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+class OneLine(logging.Filter):
+    """A refused Host header (django.security.DisallowedHost) as one warning line: Django logs it at error level
+    with a traceback, though the caller's mistake or probe is neither an error nor news about our code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True

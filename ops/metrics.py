@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tokens import signals
 from tokens.views import Outcome
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -50,6 +51,17 @@ AUTH_FAILURES = Counter(
     "gatehouse_authentication_failures", "Failed client authentications by endpoint and reason.", ["endpoint", "reason"]
 )
 
+UNDER_ATTACK = Counter(
+    "gatehouse_clients_under_attack",
+    "Times a client id reached GATEHOUSE_AUTH_ALERT_THRESHOLD failed authentications within the window.",
+    ["client_id"],
+)
+THROTTLED = Counter(
+    "gatehouse_throttle_blocks",
+    "Blocks started by the throttle: kind noise (an address group) or pair (an address group and a client id).",
+    ["kind"],
+)
+
 _latency = {endpoint: LATENCY.labels(endpoint) for endpoint in ENDPOINTS}
 _introspections = {result: INTROSPECTIONS.labels(result) for result in INTROSPECTION_RESULTS}
 
@@ -66,6 +78,18 @@ def observe(outcome: Outcome, seconds: float) -> None:
     reason = failure_reason(outcome)
     if reason:
         AUTH_FAILURES.labels(endpoint, reason).inc()
+
+
+def _count_attack(sender: object, *, client_id: str, **kwargs: object) -> None:
+    UNDER_ATTACK.labels(client_id).inc()  # only real client ids: unknown ones are noise, never flagged
+
+
+def _count_block(sender: object, *, kind: str, **kwargs: object) -> None:
+    THROTTLED.labels(kind).inc()
+
+
+signals.client_under_attack.connect(_count_attack, dispatch_uid="gatehouse-metrics-attack")
+signals.throttled.connect(_count_block, dispatch_uid="gatehouse-metrics-block")
 
 
 def failure_reason(outcome: Outcome) -> str:

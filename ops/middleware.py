@@ -55,6 +55,7 @@ class OpsMiddleware:
             response = route(request)
             for name, value in PROBE_HEADERS.items():  # SecurityMiddleware never sees these answers
                 response.headers.setdefault(name, value)
+            response._has_been_logged = True  # type: ignore[attr-defined]  # django.request skips it: a 503 too
             return response
         start = perf_counter()
         request.request_id = rid = request_id(request)  # type: ignore[attr-defined]
@@ -68,7 +69,8 @@ class OpsMiddleware:
         if outcome is not None:
             elapsed = perf_counter() - start
             metrics.observe(outcome, elapsed)
-            self.log(request, response, outcome, elapsed)
+            if not outcome.quiet:  # a throttled failure: the block's one log line stands for it
+                self.log(request, response, outcome, elapsed)
         return response
 
     @staticmethod

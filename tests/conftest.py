@@ -57,20 +57,6 @@ def pytest_configure(config):
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    """Failed-authentication counters are process-wide: each test starts with none."""
-    from django.core.cache import cache
-
-    from tokens import throttle
-
-    cache.clear()
-    throttle.forget_all()
-    yield
-    cache.clear()
-    throttle.forget_all()
-
-
 @pytest.fixture
 def oauth(db) -> OAuthHttp:
     return OAuthHttp()
@@ -107,11 +93,24 @@ def auditor(db):
     return _staff_user("arthur", "Auditor")
 
 
+def in_sudo_mode(http: HttpClient) -> HttpClient:
+    """As if the logged-in user had just confirmed their password (clients/sessions.py)."""
+    import time
+
+    from clients.sessions import SESSION_KEY
+
+    session = http.session
+    session[SESSION_KEY] = time.time() + 3600
+    session.save()
+    return http
+
+
 @pytest.fixture
 def operator_http(operator) -> HttpClient:
+    """An Operator's browser, past the password confirmation that rotating and retiring want (sudo mode)."""
     http = HttpClient()
     http.force_login(operator)
-    return http
+    return in_sudo_mode(http)
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ class Instance:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",
+            "GATEHOUSE_ISSUER": self.url,
             "GATEHOUSE_LOG_FORMAT": "json",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             **self.env,

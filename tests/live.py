@@ -23,8 +23,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tests.harness import ROOT, Instance
 
-# Production-like (debug off) and with the throttle's counters in the database, shared by every instance.
-DEFAULT_ENV = {"GATEHOUSE_CACHE_URL": "database", "GATEHOUSE_MAX_REQUESTS": "0"}
+# Well-formed (prefix, length and checksum hold), so it is checked against the database, but no client's secret.
+WRONG_SECRET = "gth_cs_" + "0" * 43 + "3Phhow"
+
+# Production-like (debug off); the throttle's counters are in the database by default, shared by every instance.
+DEFAULT_ENV = {"GATEHOUSE_MAX_REQUESTS": "0"}
 
 
 def command_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -35,6 +38,7 @@ def command_env(database_url: str, **extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GATEHOUSE_ISSUER": "http://127.0.0.1",
         "GATEHOUSE_LOG_FORMAT": "text",
         **DEFAULT_ENV,
         **extra,
@@ -113,7 +117,6 @@ def live_database(base_url: str | None = None) -> Iterator[str]:
         url = urlunsplit(parts._replace(path="/" + name))
         try:
             manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
             yield url
         finally:
             with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -122,5 +125,4 @@ def live_database(base_url: str | None = None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="gatehouse-live-") as directory:
             url = f"sqlite:///{directory}/db.sqlite3"
             manage(url, "migrate", "--noinput", "-v0")
-            manage(url, "createcachetable")
             yield url

@@ -116,7 +116,7 @@ def test_text_format_is_one_readable_line(oauth, service, access):
 )
 def test_logs_are_json_unless_debugging(env, expected):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_"))}
-    environ.update({"DJANGO_SECRET_KEY": "s" * 50, **env})
+    environ.update({"DJANGO_SECRET_KEY": "s" * 50, "GATEHOUSE_ISSUER": "https://auth.example.com", **env})
     out = subprocess.run(
         [
             sys.executable,

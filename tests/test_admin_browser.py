@@ -85,6 +85,12 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
     ScopeFactory(name="orders.write", description="Create and change orders")
     ClientFactory(name="reporting-job", scopes=["orders.read"])
     page = portal(staff("olivia", "Operator"), permissions=["clipboard-read", "clipboard-write"])
+    # The portal's Content-Security-Policy allows no inline script or style: chromium reports any violation.
+    violations = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
 
     # Register: the once-page shows the id and the secret; the copy button puts the secret on the clipboard.
     page.get_by_role("link", name="Register a client").first.click()
@@ -112,8 +118,15 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
     assert Client.objects.filter(name="billing-job").count() == 1
     expect(page.locator("tr.gh-secret-row")).to_have_count(1)
 
-    # Rotate with a 24 hour grace: both secrets work, the history shows both.
+    # Rotate with a 24 hour grace: both secrets work, the history shows both. First the password again (sudo mode).
     page.get_by_role("link", name="Rotate secret").click()
+    page.get_by_text("needs your password again").wait_for()
+    shot(page, "sudo")
+    page.fill("#id_sudo_password", "wrong password")
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("That password is not right").wait_for()
+    page.fill("#id_sudo_password", PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
     page.get_by_label("24 hours").check()
     shot(page, "rotate")
     page.get_by_role("button", name="Continue").click()
@@ -165,6 +178,9 @@ def test_operator_registers_rotates_retires_and_disables_a_client(portal, live_s
         "client.create",
     ]
     shot(page, "audit")
+    assert violations == []
+    csp = page.request.get("/admin/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
 
 
 def test_an_auditor_sees_the_client_but_cannot_rotate(portal):

@@ -9,6 +9,7 @@ from django.test import Client as HttpClient
 
 from clients.models import ADMIN_SCOPE, CLIENTS_WRITE, AuditEvent, Client, Scope
 from tests.admin_pages import change_url, confirm_url, register, retire_url, rotate, rotate_url, shown_secret
+from tests.conftest import in_sudo_mode
 from tests.factories import ClientFactory, ScopeFactory
 
 REFUSAL = "needs the permission to grant gatehouse:* scopes and the introspection privilege"
@@ -26,7 +27,7 @@ def privileged_http(db) -> HttpClient:
     user.user_permissions.add(Permission.objects.get(codename="grant_privileged_access"))
     http = HttpClient()
     http.force_login(user)
-    return http
+    return in_sudo_mode(http)
 
 
 def test_the_operator_group_lacks_the_privileged_permission_and_superusers_have_it(operator, db):

@@ -33,10 +33,26 @@ def test_admin_login_locks_out_after_repeated_failures(client, staff, settings):
     assert "_auth_user_id" not in client.session
 
 
-def test_admin_lockout_is_per_address(client, staff, settings):
+def test_admin_lockout_of_one_address_leaves_other_users_elsewhere_alone(client, staff, settings):
+    get_user_model().objects.create_superuser("alice", "alice@example.com", "another long passphrase")
     for _ in range(settings.AXES_FAILURE_LIMIT):
         login(client, "wrong")
-    assert login(client, "correct horse battery", address="192.0.2.99").status_code == 302
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "alice", "password": "another long passphrase"},
+        REMOTE_ADDR="192.0.2.99",
+    )
+    assert response.status_code == 302
+
+
+def test_guesses_spread_over_addresses_lock_the_username_out(client, staff):
+    """Finding 8: 40 wrong passwords for `root` from 10 addresses (4 each, under the per-address limit), then the
+    right one logged in."""
+    for n in range(40):
+        login(client, "wrong", address=f"198.51.100.{n % 10}")
+    locked = login(client, "correct horse battery", address="203.0.113.77")
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
 
 
 def test_admin_lockout_counts_in_the_database(client, staff, settings):

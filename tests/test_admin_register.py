@@ -28,7 +28,9 @@ def test_registering_creates_the_client_with_its_scopes_and_shows_a_working_secr
     page = html.unescape(response.content.decode())
     assert client.client_id in page
     assert "cannot be shown again" in page
-    curl = f'curl -s -u "{client.client_id}:{secret}" -d grant_type=client_credentials http://testserver/oauth/token'
+    curl = (
+        f'curl -s -u "{client.client_id}:{secret}" -d grant_type=client_credentials http://127.0.0.1:8000/oauth/token'
+    )
     assert curl in page
     assert Client.objects.authenticate(client.client_id, secret, now=timezone.now()).ok
     assert "no-store" in response["Cache-Control"]

@@ -97,3 +97,11 @@ def test_a_huge_body_is_request_too_large(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     api.login(WRITE)
     assert_error(api.post("/api/v1/clients/", {"name": "x", "description": "a" * 2000}), 413, "request_too_large")
+
+
+def test_deeply_nested_json_is_invalid_request_not_a_crash(api):
+    """Finding 6: 3,000 nested `[` made the JSON parser raise RecursionError, a 500."""
+    api.login(WRITE)
+    for raw in ("[" * 3000, '{"name": ' + "[" * 100_000, "[" * 3000 + "]" * 3000):
+        body = assert_error(api.post("/api/v1/clients/", raw=raw), 400, "invalid_request")
+        assert "JSON" in body["error_description"]

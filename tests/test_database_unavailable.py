@@ -61,3 +61,20 @@ def test_a_failed_connect_is_not_retried(oauth, service):
     with mock.patch.object(AccessTokenManager, "issue", side_effect=OperationalError("connection refused")) as issue:
         assert oauth.token(service).status_code == 503
     assert issue.call_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_authentication_after_the_connection_died_is_a_401_not_a_503(oauth, service):
+    """Finding 9: the retry did not cover the throttle, so its first database statement answered 503."""
+    from django.db import connection
+
+    from clients import credentials
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose connection can die (SQLite's in-memory test database would vanish)")
+    wrong = credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)
+    for _ in range(3):
+        connection.ensure_connection()
+        connection.connection.close()  # behind Django's back, as a server restart would
+        response = oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=(service.client_id, wrong))
+        assert response.status_code == 401, response.content

@@ -25,7 +25,14 @@ def loopback_http(monkeypatch):
 
 
 @pytest.fixture
-def metadata(live_server):
+def issuer(live_server, settings):
+    """The live server's URL is the issuer (GATEHOUSE_ISSUER never comes from the Host header)."""
+    settings.GATEHOUSE_ISSUER = live_server.url
+    return live_server.url
+
+
+@pytest.fixture
+def metadata(live_server, issuer):
     response = requests.get(f"{live_server.url}/.well-known/oauth-authorization-server", timeout=10)
     assert response.status_code == 200
     return response.json()
@@ -143,7 +150,7 @@ NODE_PEERS = PEERS / "node"
     and not (shutil.which("node") and (NODE_PEERS / "node_modules").exists()),
     reason="node and `npm ci --prefix tests/peers/node` are needed (make setup does it when npm is present)",
 )
-def test_oauth4webapi_and_openid_client_discover_and_use_gatehouse(live_server, service, resource_server):
+def test_oauth4webapi_and_openid_client_discover_and_use_gatehouse(live_server, issuer, service, resource_server):
     """RFC 8414 discovery as third-party libraries do it, then the grant, introspection and revocation."""
     done = subprocess.run(
         [
@@ -165,3 +172,12 @@ def test_oauth4webapi_and_openid_client_discover_and_use_gatehouse(live_server, 
     assert seen["grant"] == {"token_type": "bearer", "scope": "orders.read", "expires_in": 3600}
     assert seen["introspection"] == {"active": True, "client_id": service.client_id, "scope": "orders.read"}
     assert seen["after_revocation"] is False
+    # Finding 7: both libraries read a 401's error from its WWW-Authenticate challenge, which had none.
+    wrong_secret = {
+        "name": "WWWAuthenticateChallengeError",
+        "status": 401,
+        "error": "invalid_client",
+        "error_description": "client authentication failed",
+    }
+    assert seen["openid_client_wrong_secret"] == wrong_secret
+    assert seen["oauth4webapi_wrong_secret"] == wrong_secret

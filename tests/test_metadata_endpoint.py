@@ -13,10 +13,10 @@ def test_metadata_lists_endpoints_grants_methods_and_scopes(client):
     ScopeFactory(name="orders.write")
     body = client.get("/.well-known/oauth-authorization-server").json()
     methods = ["client_secret_basic", "client_secret_post"]
-    assert body["issuer"] == "http://testserver"
-    assert body["token_endpoint"] == "http://testserver/oauth/token"
-    assert body["introspection_endpoint"] == "http://testserver/oauth/introspect"
-    assert body["revocation_endpoint"] == "http://testserver/oauth/revoke"
+    assert body["issuer"] == "http://127.0.0.1:8000"
+    assert body["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"
+    assert body["introspection_endpoint"] == "http://127.0.0.1:8000/oauth/introspect"
+    assert body["revocation_endpoint"] == "http://127.0.0.1:8000/oauth/revoke"
     assert body["grant_types_supported"] == ["client_credentials"]
     assert body["token_endpoint_auth_methods_supported"] == methods
     assert body["introspection_endpoint_auth_methods_supported"] == methods
@@ -40,6 +40,10 @@ def test_configured_issuer_is_used_for_every_url(client):
     assert body["token_endpoint"] == "https://auth.example.com/oauth/token"
 
 
-def test_issuer_follows_the_request_host(client):
-    body = client.get("/.well-known/oauth-authorization-server", HTTP_HOST="localhost").json()
-    assert body["issuer"] == "http://localhost"
+@pytest.mark.parametrize("host", ["localhost:1337", "127.0.0.1", "[::1]:8443"])
+def test_metadata_never_echoes_the_host_header(client, settings, host):
+    """Finding 5: with GATEHOUSE_ISSUER unset the issuer followed Host, in a response served Cache-Control: public."""
+    settings.ALLOWED_HOSTS = ["*"]
+    body = client.get("/.well-known/oauth-authorization-server", HTTP_HOST=host).json()
+    assert body["issuer"] == "http://127.0.0.1:8000"  # the local default while debugging
+    assert body["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"

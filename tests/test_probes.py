@@ -63,3 +63,16 @@ def test_probes_are_not_written_to_the_access_log(db, client, caplog):
         client.get("/healthz")
         client.get("/readyz")
     assert [r for r in caplog.records if r.name == "gatehouse.access"] == []
+
+
+def test_an_unready_instance_is_not_logged(db, client, monkeypatch, caplog):
+    """Finding 6: a 503 from /readyz was logged at error level by django.request, though probes never are."""
+
+    def unreachable():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(probes, "pending_migrations", unreachable)
+    with caplog.at_level("DEBUG"):
+        assert client.get("/readyz").status_code == 503
+        assert client.post("/healthz").status_code in (200, 405)
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith(("django", "gatehouse"))] == []

@@ -3,6 +3,7 @@
 import pytest
 from django.db import OperationalError
 
+from clients import credentials
 from tests.factories import AccessTokenFactory
 from tokens.models import AccessToken
 
@@ -74,8 +75,11 @@ def test_introspection_by_a_client_that_may_not_is_not_stored(oauth, service):
 
 def test_throttled_responses_are_not_stored(oauth, service, settings):
     settings.GATEHOUSE_AUTH_FAILURE_LIMIT = 1
-    oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=(service.client_id, "gth_cs_x"))
-    assert_oauth_response(oauth.token(service), 429, "slow_down")
+    guess = (service.client_id, credentials.new_credential(credentials.CLIENT_SECRET_PREFIX))
+    oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=guess)
+    assert_oauth_response(
+        oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=guess), 429, "slow_down"
+    )
 
 
 def test_database_errors_answer_503_not_stored(oauth, service, monkeypatch):

@@ -20,6 +20,19 @@ def test_debug_off_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY must be set" in done.stderr
 
 
+def test_debug_off_refuses_to_start_without_an_issuer():
+    """Finding 5: production must say who it is; the Host header never decides."""
+    done = check(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+    assert done.returncode != 0
+    assert "GATEHOUSE_ISSUER must be set when DJANGO_DEBUG=0" in done.stderr
+
+
+def test_an_issuer_that_is_not_an_http_url_is_refused():
+    done = check(GATEHOUSE_ISSUER="auth.example.com")
+    assert done.returncode != 0
+    assert "GATEHOUSE_ISSUER must be an https:// (or http://) URL" in done.stderr
+
+
 def test_bad_token_ttl_is_refused():
     done = check(GATEHOUSE_DEFAULT_TOKEN_TTL="forever")
     assert done.returncode != 0
@@ -28,3 +41,20 @@ def test_bad_token_ttl_is_refused():
 
 def test_defaults_start_for_local_use():
     assert check().returncode == 0
+
+
+def test_portal_session_lifetimes_come_from_the_environment():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.GATEHOUSE_SESSION_IDLE_SECONDS, s.GATEHOUSE_SESSION_MAX_SECONDS, s.GATEHOUSE_SUDO_SECONDS)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        GATEHOUSE_SESSION_IDLE_MINUTES="15",
+        GATEHOUSE_SESSION_MAX_HOURS="8",
+        GATEHOUSE_SUDO_MINUTES="5",
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["900", "28800", "300"], done.stderr
+    assert check(GATEHOUSE_SESSION_IDLE_MINUTES="0").returncode != 0

@@ -1,16 +1,19 @@
-"""Failed client authentication is throttled by source address, in a store shared by every worker."""
+"""The throttle's mechanics: what is counted where, what answers 429 and for how long, what is logged, the
+stores (database by default, Redis), and the success path that never touches them. The attacks themselves are in
+tests/test_throttle_attacks.py."""
 
 import datetime as dt
-import uuid
+import ipaddress
 
 import pytest
 import time_machine
-from django.core.cache import caches
 from django.core.management import call_command
 from django.test import RequestFactory
 
+from clients import credentials
 from tests.factories import AccessTokenFactory, ClientFactory
 from tokens import signals, throttle
+from tokens.models import FailureCounter
 
 LIMIT = 3
 WINDOW = 300
@@ -20,17 +23,26 @@ WINDOW = 300
 def small_limit(settings):
     settings.GATEHOUSE_AUTH_FAILURE_LIMIT = LIMIT
     settings.GATEHOUSE_AUTH_FAILURE_WINDOW = WINDOW
+    settings.GATEHOUSE_AUTH_NOISE_LIMIT = 10
+
+
+def wrong():
+    return credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)
+
+
+def attempt(oauth, client, address="10.0.0.1", **headers):
+    return oauth.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials"},
+        auth=(client.client_id, wrong()),
+        REMOTE_ADDR=address,
+        **headers,
+    )
 
 
 def fail(oauth, client, n, address="10.0.0.1"):
     for _ in range(n):
-        response = oauth.post(
-            "/oauth/token",
-            {"grant_type": "client_credentials"},
-            auth=(client.client_id, "gth_cs_wrong"),
-            REMOTE_ADDR=address,
-        )
-        assert response.status_code == 401
+        assert attempt(oauth, client, address).status_code == 401
 
 
 def good(oauth, client, address="10.0.0.1", **headers):
@@ -43,69 +55,132 @@ def good(oauth, client, address="10.0.0.1", **headers):
     )
 
 
-def test_address_is_blocked_at_every_endpoint_after_the_failure_limit(oauth, service, resource_server):
-    token = AccessTokenFactory(client=service)
+def test_past_the_limit_a_pairs_failures_answer_429_at_every_endpoint(oauth, service):
     fail(oauth, service, LIMIT)
-    auth = (resource_server.client_id, resource_server.secret)
-    responses = [
-        oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=auth, REMOTE_ADDR="10.0.0.1"),
-        oauth.post("/oauth/introspect", {"token": token.plaintext}, auth=auth, REMOTE_ADDR="10.0.0.1"),
-        oauth.post("/oauth/revoke", {"token": token.plaintext}, auth=auth, REMOTE_ADDR="10.0.0.1"),
-    ]
-    for response in responses:
+    form = {"token": "gth_at_x", "grant_type": "client_credentials"}
+    for path in ("/oauth/token", "/oauth/introspect", "/oauth/revoke"):
+        response = oauth.post(path, form, auth=(service.client_id, wrong()), REMOTE_ADDR="10.0.0.1")
         assert response.status_code == 429
-        assert response.json()["error"] == "slow_down"
         assert set(response.json()) == {"error", "error_description"}
+        assert response.json()["error"] == "slow_down"
         assert 0 < int(response["Retry-After"]) <= WINDOW
         assert response["Cache-Control"] == "no-store"
 
 
-def test_blocked_address_gets_no_credential_check(oauth, service, django_assert_num_queries):
-    fail(oauth, service, LIMIT)
-    with django_assert_num_queries(0):
-        response = good(oauth, service)
-    assert response.status_code == 429
+def test_the_success_path_does_no_throttle_work(oauth, service, resource_server, django_assert_num_queries):
+    token = AccessTokenFactory(client=service)
+    for _ in range(LIMIT + 2):
+        attempt(oauth, service)
+    for _ in range(12):
+        oauth.post("/oauth/token", {"grant_type": "client_credentials"}, REMOTE_ADDR="10.0.0.1")
+    with django_assert_num_queries(1):
+        assert good(oauth, service).status_code == 200
+    with django_assert_num_queries(1):
+        auth = (resource_server.client_id, resource_server.secret)
+        response = oauth.post("/oauth/introspect", {"token": token.plaintext}, auth=auth, REMOTE_ADDR="10.0.0.1")
+        assert response.json()["active"] is True
 
 
-def test_other_addresses_are_unaffected(oauth, service):
-    fail(oauth, service, LIMIT)
-    response = good(oauth, service, "10.0.0.2")
-    assert response.status_code == 200
+def test_a_failure_costs_one_statement_for_the_counters(oauth, service, django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(throttle, "PURGE_CHANCE", 0)
+    with django_assert_num_queries(3):  # the failed INSERT ... SELECT, the reason, the counters' upsert
+        assert attempt(oauth, service).status_code == 401
+    with django_assert_num_queries(1):  # noise: no lookup, only the counter
+        assert oauth.post("/oauth/token", {"grant_type": "client_credentials"}).status_code == 401
 
 
-def test_failures_below_the_limit_do_not_block(oauth, service):
-    fail(oauth, service, LIMIT - 1)
-    response = good(oauth, service)
-    assert response.status_code == 200
-
-
-def test_block_ends_when_the_window_passes(oauth, service):
+def test_the_pair_block_ends_when_the_window_passes(oauth, service):
     start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False) as traveller:
         fail(oauth, service, LIMIT)
         traveller.shift(WINDOW - 10)
-        blocked = good(oauth, service)
+        blocked = attempt(oauth, service)
         assert blocked.status_code == 429
         assert blocked["Retry-After"] == "10"
         traveller.shift(11)
-        caches["default"].clear()  # locmem expires on the real clock; the shared store would have expired it
-        response = good(oauth, service)
-    assert response.status_code == 200
+        assert attempt(oauth, service).status_code == 401  # a new window, counted from 1
 
 
-def test_requests_without_credentials_do_not_count(oauth, service):
-    for _ in range(LIMIT + 1):
-        response = oauth.post("/oauth/token", {"grant_type": "client_credentials"}, REMOTE_ADDR="10.0.0.1")
-        assert response.status_code == 401
-    assert good(oauth, service).status_code == 200
-
-
-def test_a_block_made_by_another_worker_is_seen_without_a_credential_check(oauth, service, django_assert_num_queries):
+def test_other_addresses_and_other_clients_are_unaffected(oauth, service):
     fail(oauth, service, LIMIT)
-    throttle.forget_all()  # this process never saw those failures: only the shared store knows
-    with django_assert_num_queries(0):
-        response = good(oauth, service)
-    assert response.status_code == 429
+    assert attempt(oauth, service, "10.0.0.2").status_code == 401
+    assert attempt(oauth, ClientFactory(), "10.0.0.1").status_code == 401
+
+
+def test_noise_is_logged_line_by_line_until_its_block_starts_then_once(oauth, db, caplog):
+    for _ in range(10 + 5):
+        oauth.post("/oauth/token", {"grant_type": "client_credentials"}, REMOTE_ADDR="10.0.0.7")
+    failed = [r for r in caplog.records if r.getMessage().startswith("client authentication failed")]
+    started = [r for r in caplog.records if r.getMessage().startswith("throttling credential-less requests")]
+    access = [r for r in caplog.records if r.name == "gatehouse.access"]
+    assert len(failed) == 11  # 10, and the one that started the block
+    assert len(started) == 1
+    assert "address_group=10.0.0.7" in started[0].getMessage()
+    assert len(access) == 11
+
+
+def test_a_pair_block_is_logged_once_and_signalled(oauth, service, caplog):
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(kwargs)
+
+    signals.throttled.connect(receiver)
+    try:
+        fail(oauth, service, LIMIT)
+        for _ in range(5):
+            assert attempt(oauth, service).status_code == 429
+    finally:
+        signals.throttled.disconnect(receiver)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("throttling failed")]
+    assert len(lines) == 1
+    assert f"client_id={service.client_id} address_group=10.0.0.1 failures={LIMIT + 1}" in lines[0]
+    assert [(s["kind"], s["client_id"], s["address_group"]) for s in seen] == [("pair", service.client_id, "10.0.0.1")]
+
+
+def test_unknown_client_ids_count_as_noise_not_per_client(oauth, db):
+    for _ in range(LIMIT + 2):
+        response = oauth.post(
+            "/oauth/token",
+            {"grant_type": "client_credentials"},
+            auth=(credentials.new_client_id(), wrong()),
+            REMOTE_ADDR="10.0.0.8",
+        )
+        assert response.status_code == 401
+    assert list(FailureCounter.objects.values_list("name", "hits")) == [("n|10.0.0.8", LIMIT + 2)]
+
+
+def test_address_groups():
+    assert throttle.address_group("192.0.2.1") == "192.0.2.1"
+    assert throttle.address_group("::ffff:192.0.2.1") == "192.0.2.1"
+    assert throttle.address_group("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert throttle.address_group("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    assert throttle.address_group("") == "unknown"
+
+
+def test_counters_are_never_culled(oauth, service, db):
+    """Finding 3 in one process: thousands of live counters, and the block still holds."""
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    FailureCounter.objects.bulk_create(
+        FailureCounter(name=f"n|198.18.{i // 250}.{i % 250}", hits=1, expires_at=now + WINDOW) for i in range(2000)
+    )
+    fail(oauth, service, LIMIT)
+    FailureCounter.objects.bulk_create(
+        FailureCounter(name=f"n|198.19.{i // 250}.{i % 250}", hits=1, expires_at=now + WINDOW) for i in range(2000)
+    )
+    assert attempt(oauth, service).status_code == 429
+    assert FailureCounter.objects.count() == 4002
+
+
+def test_expired_counters_are_purged_by_the_tokens_command(oauth, service, capsys):
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False) as traveller:
+        fail(oauth, service, 2)
+        traveller.shift(WINDOW + 1)
+        fail(oauth, ClientFactory(), 1)
+        call_command("tokens", "purge")
+    assert "purged 2 failure counters" in capsys.readouterr().out
+    assert FailureCounter.objects.count() == 2
 
 
 def test_every_failure_is_signalled_with_reason_and_address_but_no_secret(oauth, service):
@@ -170,15 +245,11 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(settings):
 
 
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(settings):
-    import ipaddress
-
     settings.GATEHOUSE_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
     assert throttle.client_address(_request("203.0.113.5", "198.51.100.7")) == "203.0.113.5"
 
 
 def test_a_trusted_proxy_supplies_the_client_address_and_forged_hops_are_skipped(settings):
-    import ipaddress
-
     settings.GATEHOUSE_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
     # The client forged 1.1.1.1; the outer proxy 10.0.0.2 saw 198.51.100.7 and appended it.
     assert throttle.client_address(_request("10.0.0.1", "1.1.1.1, 198.51.100.7, 10.0.0.2")) == "198.51.100.7"
@@ -186,90 +257,49 @@ def test_a_trusted_proxy_supplies_the_client_address_and_forged_hops_are_skipped
     assert throttle.client_address(_request("10.0.0.1", "")) == "10.0.0.1"
 
 
-def test_throttle_through_a_trusted_proxy_blocks_the_client_not_the_proxy(oauth, service, settings):
-    import ipaddress
-
+def test_throttle_through_a_trusted_proxy_counts_the_client_not_the_proxy(oauth, service, settings):
     settings.GATEHOUSE_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.0/8")]
     for _ in range(LIMIT):
-        oauth.post(
-            "/oauth/token",
-            {"grant_type": "client_credentials"},
-            auth=(service.client_id, "gth_cs_x"),
-            REMOTE_ADDR="127.0.0.1",
-            HTTP_X_FORWARDED_FOR="198.51.100.7",
-        )
-    blocked = good(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
-    other = good(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.8")
-    assert (blocked.status_code, other.status_code) == (429, 200)
-
-
-@pytest.fixture
-def database_cache(settings, db):
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gatehouse_cache"}
-    }
-    call_command("createcachetable", verbosity=0)
-    yield caches["default"]
-
-
-def test_with_the_database_cache_the_success_paths_stay_one_statement(
-    oauth, service, resource_server, database_cache, django_assert_num_queries
-):
-    token = AccessTokenFactory(client=service)
-    oauth.token(service)  # the first request from an address reads the shared block list once
-    with django_assert_num_queries(1):
-        assert oauth.token(service).status_code == 200
-    with django_assert_num_queries(1):
-        assert oauth.introspect(resource_server, token.plaintext).json()["active"] is True
-
-
-def test_with_the_database_cache_failures_are_counted_in_the_database(oauth, service, database_cache):
-    fail(oauth, service, LIMIT)
-    throttle.forget_all()
-    assert good(oauth, service).status_code == 429
+        assert attempt(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 401
+    blocked = attempt(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    other = attempt(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    valid = good(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert (blocked.status_code, other.status_code, valid.status_code) == (429, 401, 200)
 
 
 def _redis_url():
     import redis
 
-    url = "redis://127.0.0.1:6379/0"
+    url = "redis://127.0.0.1:6379/5"
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=0.2).flushdb()
     except redis.RedisError:
         pytest.skip("no Redis at 127.0.0.1:6379")
     return url
 
 
-def test_with_redis_a_block_is_shared_between_processes(oauth, service, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": _redis_url(),
-            "KEY_PREFIX": f"gatehouse-test-{uuid.uuid4().hex}",
-        }
-    }
+def test_with_redis_counters_are_shared_between_processes(oauth, service, settings, monkeypatch):
+    settings.GATEHOUSE_THROTTLE_STORE = _redis_url()
     fail(oauth, service, LIMIT)
-    throttle.forget_all()
-    response = good(oauth, service)
-    assert response.status_code == 429
+    monkeypatch.setattr(throttle, "_stores", {})  # another process: a store object of its own
+    assert attempt(oauth, service).status_code == 429
+    assert good(oauth, service).status_code == 200
+    assert not FailureCounter.objects.exists()
 
 
-def test_an_unreachable_store_fails_open(oauth, service, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:9/0",  # discard port: nothing listens
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
-    fail(oauth, service, LIMIT + 1)
-    assert oauth.token(service).status_code == 200
+def test_with_redis_a_flagged_client_counts_its_address_groups(oauth, service, settings):
+    settings.GATEHOUSE_THROTTLE_STORE = _redis_url()
+    settings.GATEHOUSE_AUTH_ALERT_THRESHOLD = 4
+    for address in ("10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2"):
+        attempt(oauth, service, address)
+    from clients.models import AuditEvent
+
+    assert AuditEvent.objects.get(action="client.auth_failures").changes["address_groups"] == 3
 
 
-def test_the_access_log_names_the_client_behind_a_trusted_proxy(oauth, service, settings, caplog):
-    import ipaddress
-
-    settings.GATEHOUSE_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.0/8")]
-    good(oauth, service, "127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
-    (record,) = [r for r in caplog.records if r.name == "gatehouse.access"]
-    assert record.fields["address"] == "198.51.100.7"
+def test_an_unreachable_redis_fails_open_and_logs(oauth, service, settings, caplog):
+    settings.GATEHOUSE_THROTTLE_STORE = "redis://127.0.0.1:9/0"  # discard port: nothing listens
+    for _ in range(LIMIT + 2):
+        assert attempt(oauth, service).status_code == 401
+    assert good(oauth, service).status_code == 200
+    assert "throttle store unavailable" in caplog.text

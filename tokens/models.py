@@ -242,3 +242,21 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.pk} of client {self.client_id}"
+
+
+class FailureCounter(models.Model):
+    """One counter of the throttle (tokens/throttle.py): failures under `name` in a window ending at `expires_at`.
+
+    Rows are written only by the throttle's upsert on the failure path; an expired row counts as zero and is
+    deleted later (opportunistically on the failure path, and by `tokens purge`). Nothing culls a live row.
+    """
+
+    name = models.CharField(max_length=160, primary_key=True)
+    hits = models.PositiveIntegerField()
+    expires_at = models.BigIntegerField(help_text="Unix seconds.")
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="failure_counter_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.hits}"

@@ -52,11 +52,23 @@ class ClientCredentials:
     basic: bool  # sent in the Authorization header; failures then answer with WWW-Authenticate: Basic
 
 
-BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="gatehouse", charset="UTF-8"'}
+def basic_challenge(description: str) -> dict[str, str]:
+    """The WWW-Authenticate header of a 401 from the OAuth endpoints (RFC 6749 section 5.2).
+
+    The Basic challenge carries the error as auth-params, as RFC 6750 section 3 does for Bearer: clients such
+    as openid-client 6 and oauth4webapi read the error from the challenge when there is one, not from the body.
+    Values are RFC 7235 quoted-strings: a quote or backslash is escaped, a control character dropped.
+    """
+    quoted = "".join("\\" + c if c in '"\\' else c for c in description if c.isprintable())
+    return {
+        "WWW-Authenticate": (
+            f'Basic realm="gatehouse", charset="UTF-8", error="invalid_client", error_description="{quoted}"'
+        )
+    }
 
 
-def _invalid_basic(reason: str) -> InvalidClient:
-    return InvalidClient(reason, headers=BASIC_CHALLENGE)
+def _invalid_basic(description: str) -> InvalidClient:
+    return InvalidClient(description, headers=basic_challenge(description))
 
 
 def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCredentials:
@@ -84,7 +96,8 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
     elif "client_secret" in form:
         creds = ClientCredentials(form.get("client_id", ""), form["client_secret"], basic=False)
     else:
-        raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE, reason="missing_credentials")
+        required = "client authentication is required"
+        raise InvalidClient(required, headers=basic_challenge(required), reason="missing_credentials")
     if (
         not creds.client_id
         or not creds.secret
@@ -94,7 +107,7 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
     ):
         raise InvalidClient(
             "client authentication failed",
-            headers=BASIC_CHALLENGE if creds.basic else None,
+            headers=basic_challenge("client authentication failed") if creds.basic else None,
             client_id=creds.client_id[:MAX_CLIENT_ID].replace("\x00", ""),
         )
     return creds

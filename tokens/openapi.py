@@ -111,7 +111,9 @@ _ERRORS = {
     401: _error("invalid_client: client authentication failed"),
     405: _error("invalid_request: only POST is allowed"),
     413: _error(f"invalid_request: the body is larger than {MAX_BODY_BYTES} bytes"),
-    429: _error("slow_down: too many failed client authentications from this address"),
+    429: _error(
+        "slow_down: too many failed client authentications with these credentials from this address; retry later"
+    ),
     503: _error("temporarily_unavailable: the database is unreachable; retry shortly"),
 }
 _RESPONSES: dict[str, dict[int, OpenApiResponse]] = {

@@ -36,7 +36,7 @@ from tokens.exceptions import (
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken
-from tokens.oauth import BASIC_CHALLENGE, ClientCredentials, client_credentials, parse_form
+from tokens.oauth import ClientCredentials, basic_challenge, client_credentials, parse_form
 from tokens.openapi import OAuthSchema
 
 log = logging.getLogger("gatehouse.oauth")
@@ -80,6 +80,7 @@ class Outcome:
     result: str = ""  # issued, active, inactive, revoked; or the OAuth error code
     reason: str = ""  # why client authentication failed
     address: str = ""  # the client's address as the throttle saw it (tokens.throttle.client_address)
+    quiet: bool = False  # a throttled failure: counted in the metrics, not logged line by line
 
 
 def loggable_client_id(value: str) -> str:
@@ -116,25 +117,29 @@ class OAuthView(APIView):
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         django_request: HttpRequest = request._request
         self.address = self.outcome.address = throttle.client_address(django_request)
-        try:
-            throttle.check(self.address)  # before anything else: a blocked address gets no credential check
-        except throttle.Blocked as blocked:
-            raise SlowDown(
-                "too many failed client authentications from this address; retry later",
-                headers={"Retry-After": str(blocked.retry_after)},
-            ) from None
         form = parse_form(django_request)
         reused = connection.connection is not None
         try:
-            return self.handle(django_request, form)
+            return self.serve(django_request, form)
         except (OperationalError, InterfaceError):
             if not reused or connection.in_atomic_block:
                 raise
             # A kept-alive connection can be dead after a database restart or failover, and only the first
-            # statement finds out: drop it and serve the request once more on a fresh connection. A failure
-            # there is a 503. At worst a token was stored but its response lost; it is never returned.
+            # statement finds out: drop it and serve the request once more on a fresh connection. This covers
+            # everything that touches the database, the throttle's counters included. A failure there is a 503.
+            # At worst a token was stored but its response lost; it is never returned.
             connection.close()
-            return self.handle(django_request, form)
+            return self.serve(django_request, form)
+
+    def serve(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        """handle(); a failed client authentication is counted by the throttle before it is answered.
+
+        The success path does no throttle work at all: a valid credential is never refused (tokens.throttle).
+        """
+        try:
+            return self.handle(request, form)
+        except InvalidClient as refused:
+            raise self.client_authentication_failed(refused) from None
 
     def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
         raise NotImplementedError
@@ -143,8 +148,6 @@ class OAuthView(APIView):
         raise MethodNotAllowed(f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"})
 
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]  # DRF accepts any HttpResponse
-        if isinstance(exc, InvalidClient):
-            self.client_authentication_failed(exc)
         if isinstance(exc, OAuthError):
             self.outcome.result = exc.error
             self.outcome.reason = getattr(exc, "reason", "") or self.outcome.reason
@@ -169,31 +172,36 @@ class OAuthView(APIView):
         auth = auth or Client.objects.authenticate(creds.client_id, creds.secret, now=timezone.now())
         return InvalidClient(
             "client authentication failed",
-            headers=BASIC_CHALLENGE if creds.basic else None,
+            headers=basic_challenge("client authentication failed") if creds.basic else None,
             reason=auth.failure or "changed during the request",
             client_id=creds.client_id,
         )
 
-    def client_authentication_failed(self, exc: InvalidClient) -> None:
-        """Log, signal and count one failed client authentication; never the presented secret."""
+    def client_authentication_failed(self, exc: InvalidClient) -> OAuthError:
+        """Count, log and signal one failed client authentication (never the presented secret); the error to
+        answer: the 401, or 429 slow_down once the throttle says this kind of failure is over its limit."""
         address = getattr(self, "address", "")
         client_id = loggable_client_id(exc.client_id)
-        log.warning(
-            "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
-            self.endpoint,
-            client_id,
-            address,
-            exc.reason,
-        )
+        verdict = throttle.record_failure(address=address, client_id=exc.client_id, reason=exc.reason)
+        self.outcome.reason = exc.reason
+        self.outcome.quiet = verdict.quiet
+        if not verdict.quiet:
+            log.warning(
+                "client authentication failed endpoint=%s client_id=%s address=%s reason=%s",
+                self.endpoint,
+                client_id,
+                address,
+                exc.reason,
+            )
         signals.auth_failed.send(
             type(self), endpoint=self.endpoint, client_id=client_id, address=address, reason=exc.reason
         )
-        if exc.reason == "missing_credentials":
-            return  # no guess was made: a misconfigured client should not block its neighbours' address
-        failures, until = throttle.record_failure(address)
-        if until is not None and failures == settings.GATEHOUSE_AUTH_FAILURE_LIMIT:
-            log.warning("address blocked address=%s failures=%d until=%d", address, failures, until)
-            signals.address_blocked.send(type(self), address=address, failures=failures, until=until)
+        if verdict.retry_after is None:
+            return exc
+        return SlowDown(
+            "too many failed client authentications; retry later",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
 
 
 def _first_line(exc: Exception) -> str:
@@ -245,8 +253,9 @@ class TokenView(OAuthView):
         )
 
 
-def issuer(request: HttpRequest) -> str:
-    return settings.GATEHOUSE_ISSUER or f"{request.scheme}://{request.get_host()}"
+def issuer() -> str:
+    """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
+    return settings.GATEHOUSE_ISSUER
 
 
 class IntrospectionView(OAuthView):
@@ -282,7 +291,7 @@ class IntrospectionView(OAuthView):
                 "token_type": "Bearer",
                 "exp": info.expires_at,
                 "iat": info.issued_at,
-                "iss": issuer(request),
+                "iss": issuer(),
                 "sub": info.client_id,
             }
         )
@@ -322,7 +331,7 @@ class MetadataView(APIView):
     schema = OAuthSchema()
 
     def get(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
-        base = issuer(request)
+        base = issuer()
         body = {
             "issuer": base,
             "token_endpoint": base + reverse("oauth-token"),

@@ -19,3 +19,11 @@ def gatehouse_recent_audit(count: int) -> list:
     from clients.models import AuditEvent
 
     return list(AuditEvent.objects.select_related("client")[:count])
+
+
+@register.simple_tag
+def gatehouse_under_attack() -> list:
+    """Clients whose secrets were guessed at in the last 24 hours (tokens.throttle flags them)."""
+    from clients.admin import under_attack
+
+    return under_attack()

@@ -1,5 +1,6 @@
 // Discovers a Gatehouse with oauth4webapi and openid-client, then runs the client credentials grant,
-// introspection and revocation through openid-client. Usage:
+// introspection and revocation through openid-client, and a grant with a wrong secret through each library
+// (what error each reports). Usage:
 //   node discover.mjs ISSUER CLIENT_ID CLIENT_SECRET RS_ID RS_SECRET
 // Prints one JSON object with what each library saw.
 import * as oauth from "oauth4webapi";
@@ -24,4 +25,30 @@ out.introspection = { active: claims.active, client_id: claims.client_id, scope:
 
 await client.tokenRevocation(config, tokens.access_token);
 out.after_revocation = (await client.tokenIntrospection(rs, tokens.access_token)).active;
+// A wrong secret: what each library tells its user. Both throw WWWAuthenticateChallengeError when the 401
+// carries a challenge, and the OAuth error code is then whatever the challenge's auth-params say.
+const reported = (error) => ({
+  name: error.name,
+  status: error.status,
+  error: error.cause?.[0]?.parameters?.error ?? error.error,
+  error_description: error.cause?.[0]?.parameters?.error_description ?? error.error_description,
+});
+const wrongSecret = "gth_cs_" + "0".repeat(43) + "3Phhow";
+const wrong = await client.discovery(issuerUrl, clientId, wrongSecret, client.ClientSecretBasic(wrongSecret), options);
+try {
+  await client.clientCredentialsGrant(wrong, {});
+  out.openid_client_wrong_secret = "no error";
+} catch (error) {
+  out.openid_client_wrong_secret = reported(error);
+}
+try {
+  const wrongResponse = await oauth.clientCredentialsGrantRequest(
+    as, { client_id: clientId }, oauth.ClientSecretBasic(wrongSecret), new URLSearchParams(),
+    { [oauth.allowInsecureRequests]: true },
+  );
+  await oauth.processClientCredentialsResponse(as, { client_id: clientId }, wrongResponse);
+  out.oauth4webapi_wrong_secret = "no error";
+} catch (error) {
+  out.oauth4webapi_wrong_secret = reported(error);
+}
 console.log(JSON.stringify(out));

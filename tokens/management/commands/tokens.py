@@ -1,10 +1,12 @@
-"""`python manage.py tokens purge`: delete expired and revoked tokens in small batches."""
+"""`python manage.py tokens purge`: delete expired and revoked tokens in small batches, and the throttle's
+expired failure counters."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from tokens import throttle
 from tokens.models import AccessToken
 
 
@@ -13,9 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        purge = sub.add_parser("purge", help="Delete expired and revoked tokens, in batches.")
+        purge = sub.add_parser(
+            "purge", help="Delete expired and revoked tokens (in batches) and expired failure counters."
+        )
         purge.add_argument("--batch-size", type=int, default=5000)
 
     def handle(self, *args: Any, action: str, batch_size: int, **options: Any) -> None:
         total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
         self.stdout.write(f"purged {total} tokens")
+        self.stdout.write(f"purged {throttle.purge()} failure counters")
