@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import connection, models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -47,6 +48,17 @@ def is_reserved_scope(name: str) -> bool:
 
 def default_token_ttl() -> int:
     return settings.GATEHOUSE_DEFAULT_TOKEN_TTL
+
+
+def validate_contact(value: str) -> None:
+    """A client's contact is an email address or an http(s) URL (a chat channel, a runbook, an on-call page)."""
+    for validator in (EmailValidator(), URLValidator(schemes=["http", "https"])):
+        try:
+            validator(value)
+            return
+        except ValidationError:
+            continue
+    raise ValidationError("Enter an email address or an http(s) URL.", code="invalid_contact")
 
 
 class Scope(models.Model):
@@ -103,6 +115,10 @@ WHERE c.client_id = %s
 
 
 class ClientManager(models.Manager["Client"]):
+    def named(self, name: str) -> models.QuerySet[Client]:
+        """Clients with this name, ignoring case: names need not be unique, but a duplicate earns a warning."""
+        return self.filter(name__iexact=name)
+
     def authenticate(self, client_id: str, secret: str, *, now: datetime) -> Authentication:
         """Check a presented client id and secret against the valid secrets of an active client."""
         if not credentials.is_well_formed(secret, credentials.CLIENT_SECRET_PREFIX):
@@ -139,6 +155,10 @@ class Client(models.Model):
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    owner = models.CharField(max_length=200, blank=True, help_text="The team or person responsible for it.")
+    contact = models.CharField(
+        max_length=254, blank=True, validators=[validate_contact], help_text="An email address or an http(s) URL."
+    )
     scopes = models.ManyToManyField(Scope, related_name="clients", blank=True, help_text="Scopes it may receive.")
     can_introspect = models.BooleanField(
         "may introspect", default=False, help_text="Resource servers may call the introspection endpoint."

@@ -323,13 +323,22 @@ def client_create(
     name: str,
     actor: Actor,
     description: str = "",
+    owner: str = "",
+    contact: str = "",
     scopes: Iterable[str] = (),
     can_introspect: bool = False,
     token_ttl: int | None = None,
 ) -> NewSecret:
     """Register a client with a first secret; the returned plaintext is shown once and never stored."""
     scopes = list(scopes)
-    client = Client(name=name, description=description, can_introspect=can_introspect, created_by=actor.name)
+    client = Client(
+        name=name,
+        description=description,
+        owner=owner,
+        contact=contact,
+        can_introspect=can_introspect,
+        created_by=actor.name,
+    )
     if token_ttl is not None:
         client.token_ttl = token_ttl
     client.full_clean()
@@ -349,6 +358,8 @@ def client_create(
             changes={
                 "name": [None, client.name],
                 "description": [None, client.description],
+                "owner": [None, client.owner],
+                "contact": [None, client.contact],
                 "scopes": [None, sorted(s.name for s in granted)],
                 "can_introspect": [None, client.can_introspect],
                 "token_ttl": [None, client.token_ttl],
@@ -358,11 +369,11 @@ def client_create(
     return NewSecret(client=client, secret=secret, plaintext=plaintext)
 
 
-_UPDATABLE = ("name", "description", "can_introspect", "token_ttl")
+_UPDATABLE = ("name", "description", "owner", "contact", "can_introspect", "token_ttl")
 
 
 def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None = None, **fields: Any) -> Client:
-    """Change a client's name, description, scopes, introspection right or token lifetime.
+    """Change a client's name, description, owner, contact, scopes, introspection right or token lifetime.
 
     Removing any scope ends all of the client's live tokens (revoked, and its generation raised), rather than
     narrowing them: see docs/decisions.md.

@@ -44,7 +44,16 @@ def test_client_create_json_has_exactly_the_documented_keys(oauth):
     data = json.loads(
         run("client", "create", "billing", "--scope", "orders.read", "--introspect", "--token-ttl", "600", "--json")
     )
-    assert set(data) == {"client_id", "client_secret", "name", "scopes", "can_introspect", "token_ttl"}
+    assert set(data) == {
+        "client_id",
+        "client_secret",
+        "name",
+        "owner",
+        "contact",
+        "scopes",
+        "can_introspect",
+        "token_ttl",
+    }
     assert data["scopes"] == ["orders.read"] and data["can_introspect"] is True and data["token_ttl"] == 600
     client = Client.objects.get(client_id=data["client_id"])
     client.secret = data["client_secret"]

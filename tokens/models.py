@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Count, F, Max, Q
 
 from clients import credentials
 from clients.models import Client, ClientSecret
@@ -26,8 +26,8 @@ _ALL_SCOPES = {
     ),
 }
 _ISSUE_SQL = """
-INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at, generation)
-SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl, c.generation
+INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at, generation, address)
+SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl, c.generation, %s
 FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id
 WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND (s.valid_until IS NULL OR s.valid_until > %s){check}
 RETURNING scope, expires_at
@@ -56,6 +56,13 @@ FROM clients_clientsecret rs
 JOIN clients_client rc ON rc.id = rs.client_id
 LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
 WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
+"""
+
+HOUR = 3600
+# Adds to a counter, or starts it (the same text on PostgreSQL and SQLite).
+_FOLD_SQL = """
+INSERT INTO tokens_issuancecount (client_id, secret_id, hour, count) VALUES (%s, %s, %s, %s)
+ON CONFLICT (secret_id, hour) DO UPDATE SET count = tokens_issuancecount.count + excluded.count
 """
 
 _BEARER_SQL = f"""
@@ -122,10 +129,13 @@ def _cached_issue_sql(vendor: str, scopes: list[str] | None) -> str:
 
 
 class AccessTokenManager(models.Manager["AccessToken"]):
-    def issue(self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime) -> IssuedToken | None:
+    def issue(
+        self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime, address: str | None = None
+    ) -> IssuedToken | None:
         """Authenticate the client and store a new token in one INSERT ... SELECT; None if either is refused.
 
-        `scopes` None grants every scope the client holds; a list is granted exactly, or not at all.
+        `scopes` None grants every scope the client holds; a list is granted exactly, or not at all. `address` is
+        the client's address, kept on the token for staff (the live-token lists).
         """
         if not credentials.is_well_formed(secret, credentials.CLIENT_SECRET_PREFIX):
             return None
@@ -134,7 +144,8 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         params: list[Any] = [credentials.digest(token)]
         if scopes is not None:
             params.append(" ".join(scopes))
-        params += [epoch, epoch, credentials.digest(secret), client_id, connection.ops.adapt_datetimefield_value(now)]
+        params += [epoch, epoch, address or None, credentials.digest(secret), client_id]
+        params.append(connection.ops.adapt_datetimefield_value(now))
         if scopes is not None:
             params += scopes
         with connection.cursor() as cursor:
@@ -187,8 +198,8 @@ class AccessTokenManager(models.Manager["AccessToken"]):
     def purge(self, *, now: datetime, batch_size: int = 5000) -> int:
         """Delete expired and revoked tokens in short transactions of `batch_size` rows each.
 
-        Before a batch goes, each secret's `last_used_at` takes the newest issue time among the batch's
-        tokens, so the admin's "last used" survives the purge.
+        Each batch is folded first (`fold`), in the same transaction as its delete, so "last used" and the
+        issuance counts are the same before and after a purge.
         """
         epoch = int(now.timestamp())
         dead = Q(expires_at__lte=epoch) | Q(revoked_at__isnull=False)
@@ -198,14 +209,35 @@ class AccessTokenManager(models.Manager["AccessToken"]):
                 ids = list(self.filter(dead).values_list("id", flat=True)[:batch_size])
                 if not ids:
                     return total
-                last_use = self.filter(id__in=ids).values("secret_id").annotate(last=Max("issued_at"))
-                for row in last_use:
-                    used = datetime.fromtimestamp(row["last"], tz=UTC)
-                    ClientSecret.objects.filter(
-                        Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["secret_id"]
-                    ).update(last_used_at=used)
-                self.filter(id__in=ids).delete()
+                batch = self.filter(id__in=ids)
+                self.fold(batch)
+                batch.delete()
             total += len(ids)
+
+    def fold(self, tokens: models.QuerySet[AccessToken]) -> None:
+        """Remember what `tokens` (about to be deleted) tell about use: each secret's `last_used_at` takes their
+        newest issue time, and their issues are added to the per-secret hourly `IssuanceCount`s.
+
+        The one thing every way of deleting tokens calls first, inside the deleting transaction (the batched purge
+        today; dropping a whole partition later): a token is counted in its row or in a counter, never both.
+        """
+        last_use = tokens.order_by().values("secret_id").annotate(last=Max("issued_at"))
+        for row in last_use:
+            used = datetime.fromtimestamp(row["last"], tz=UTC)
+            ClientSecret.objects.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["secret_id"]
+            ).update(last_used_at=used)
+        hours = (
+            tokens.order_by()
+            .annotate(hour=F("issued_at") - F("issued_at") % HOUR)
+            .values("client_id", "secret_id", "hour")
+            .annotate(n=Count("id"))
+            .values_list("client_id", "secret_id", "hour", "n")
+        )
+        rows = list(hours)
+        if rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(_FOLD_SQL, rows)
 
     def live(self, now: datetime) -> models.QuerySet[AccessToken]:
         """Tokens live at `now`: LIVE_TOKEN_SQL for the ORM (counts, the revoking UPDATEs)."""
@@ -230,6 +262,7 @@ class AccessToken(models.Model):
     revoked_at = models.BigIntegerField(null=True, blank=True, help_text="Unix seconds.")
     # The client's generation when the token was issued: the token is live only while the client's is the same.
     generation = models.BigIntegerField(default=0, db_default=0)
+    address = models.GenericIPAddressField(null=True, blank=True, help_text="The client's address when it was issued.")
 
     objects = AccessTokenManager()
 
@@ -242,6 +275,26 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.pk} of client {self.client_id}"
+
+
+class IssuanceCount(models.Model):
+    """How many tokens a secret minted in one hour, for tokens already purged (`AccessTokenManager.fold`).
+
+    Issued in a window = these counters + the token rows not purged yet (tokens/usage.py): the token request
+    writes nothing here, and a purge moves counts from rows to counters without changing the sum.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="+")
+    hour = models.BigIntegerField(help_text="Unix seconds of the hour's start (UTC).")
+    count = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["secret", "hour"], name="one_issuance_count_per_secret_hour")]
+        indexes = [models.Index(fields=["client", "hour"], name="issuance_client_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.count} tokens by secret {self.secret_id} in hour {self.hour}"
 
 
 class FailureCounter(models.Model):

@@ -6,6 +6,7 @@ statement per request on AccessToken's manager, and every error is an OAuthError
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -235,7 +236,9 @@ class TokenView(OAuthView):
             raise UnsupportedGrantType("only the client_credentials grant is supported")
         scopes = _requested_scopes(form)
         now = timezone.now()
-        issued = AccessToken.objects.issue(client_id=creds.client_id, secret=creds.secret, scopes=scopes, now=now)
+        issued = AccessToken.objects.issue(
+            client_id=creds.client_id, secret=creds.secret, scopes=scopes, now=now, address=_ip_or_none(self.address)
+        )
         if issued is None:
             auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
             if auth.ok and scopes is not None:
@@ -357,3 +360,11 @@ class MetadataView(APIView):
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         return super().handle_exception(exc)
+
+
+def _ip_or_none(address: str) -> str | None:
+    """The address to keep on a token: an IP address, or None (a Unix socket has none; the column is inet)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

@@ -33,4 +33,5 @@ class Command(SubcommandCommand):
             self.emit_json({"scopes": scopes})
             return
         for s in scopes:
-            self.stdout.write(f"{s['name']:<40} {s['clients']:>4} clients  {s['description']}")
+            clients = f"{s['clients']:>4} client{'' if s['clients'] == 1 else 's'}"
+            self.stdout.write(f"{s['name']:<40} {clients:<12} {s['description']}".rstrip())

@@ -1,16 +1,19 @@
-"""`python manage.py tokens purge`: delete expired and revoked tokens in small batches, and the throttle's
-expired failure counters."""
+"""`python manage.py tokens purge [--every SECONDS]` and `tokens revoke TOKEN_ID`: token housekeeping."""
 
+import time
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from clients.management.commands._cli import SubcommandCommand
+from clients.services import Actor
 from tokens import throttle
 from tokens.models import AccessToken
+from tokens.services import token_revoke
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = "Token housekeeping."
 
     def add_arguments(self, parser: Any) -> None:
@@ -18,9 +21,34 @@ class Command(BaseCommand):
         purge = sub.add_parser(
             "purge", help="Delete expired and revoked tokens (in batches) and expired failure counters."
         )
-        purge.add_argument("--batch-size", type=int, default=5000)
+        purge.add_argument("--batch-size", type=int, default=5000, metavar="ROWS")
+        purge.add_argument(
+            "--every", type=int, default=None, metavar="SECONDS", help="Run again every SECONDS seconds, until stopped."
+        )
+        revoke = sub.add_parser("revoke", help="Revoke one live token by the id `client tokens` shows.")
+        revoke.add_argument("token_id", type=int, metavar="TOKEN_ID")
 
-    def handle(self, *args: Any, action: str, batch_size: int, **options: Any) -> None:
-        total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
-        self.stdout.write(f"purged {total} tokens")
-        self.stdout.write(f"purged {throttle.purge()} failure counters")
+    def do_purge(self, batch_size: int, every: int | None, **_: Any) -> None:
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        if every is not None and every < 1:
+            raise CommandError("--every must be at least 1")
+        while True:
+            total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
+            self.stdout.write(f"purged {total} tokens")
+            self.stdout.write(f"purged {throttle.purge()} failure counters")
+            if every is None:
+                return
+            self.stdout.flush()
+            try:
+                time.sleep(every)
+            except KeyboardInterrupt:  # Ctrl-C between runs: a clean stop, not a traceback
+                self.stdout.write("stopped")
+                return
+
+    def do_revoke(self, token_id: int, **_: Any) -> None:
+        try:
+            revoked = token_revoke(token_id=token_id, actor=Actor.cli())
+        except AccessToken.DoesNotExist:
+            raise CommandError(f"unknown token: {token_id}") from None
+        self.stdout.write(f"revoked token {token_id}" if revoked else f"token {token_id} was not live; nothing changed")

@@ -1,4 +1,9 @@
-"""`python manage.py client create|rotate|disable|enable|list|show ...`: the command-line face of the services."""
+"""`python manage.py client create|update|rotate|disable|enable|list|show|tokens ...`: the command-line face of the
+registry's services.
+
+It lives in `tokens` (above the registry) because it also reports what tokens tell: each secret's last use and
+a client's live tokens.
+"""
 
 from datetime import timedelta
 from typing import Any
@@ -8,17 +13,33 @@ from django.utils import timezone
 
 from clients import credentials
 from clients.management.commands._cli import SubcommandCommand
-from clients.models import Client
-from clients.services import Actor, client_create, client_disable, client_enable, client_rotate_secret
+from clients.models import AuditEvent, Client
+from clients.services import (
+    Actor,
+    client_create,
+    client_disable,
+    client_enable,
+    client_rotate_secret,
+    client_update,
+)
+from tokens.usage import describe_token, live_tokens, secret_usage
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def describe(client: Client) -> dict[str, Any]:
     """A client as the CLI and docs show it: metadata and secret metadata, never a secret."""
     now = timezone.now()
+    secrets = list(client.secrets.all())
+    usage = secret_usage(secrets, now)
     return {
         "client_id": client.client_id,
         "name": client.name,
         "description": client.description,
+        "owner": client.owner,
+        "contact": client.contact,
         "scopes": client.scope_names(),
         "can_introspect": client.can_introspect,
         "token_ttl": client.token_ttl,
@@ -30,11 +51,30 @@ def describe(client: Client) -> dict[str, Any]:
                 "state": s.state(now).value,
                 "created_at": s.created_at.isoformat(),
                 "created_by": s.created_by,
-                "valid_until": s.valid_until.isoformat() if s.valid_until else None,
+                "valid_until": _iso(s.valid_until),
+                "last_used_at": _iso(usage[s.pk].last_used),
+                "tokens_last_24h": usage[s.pk].issued_24h,
             }
-            for s in client.secrets.all()
+            for s in secrets
         ],
     }
+
+
+def _word(value: Any) -> str:
+    """A value as a person reads it: scopes as words, yes/no, '-' for nothing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return " ".join(value) or "-"
+    return str(value) if value != "" else "-"
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Rows as lines with every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip() for row in rows
+    ]
 
 
 class Command(SubcommandCommand):
@@ -45,10 +85,16 @@ class Command(SubcommandCommand):
         create = sub.add_parser("create", help="Register a client and print its first secret (once).")
         create.add_argument("name")
         create.add_argument("--description", default="")
+        create.add_argument("--owner", default="", metavar="TEXT", help="The team or person responsible for it.")
+        create.add_argument("--contact", default="", metavar="TEXT", help="An email address or an http(s) URL.")
         create.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE")
         create.add_argument("--introspect", action="store_true", help="May call the introspection endpoint.")
         create.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
         create.add_argument("--json", action="store_true")
+        update = sub.add_parser("update", help="Change a client's name, owner, contact or description.")
+        update.add_argument("client_id")
+        for option in ("name", "owner", "contact", "description"):
+            update.add_argument(f"--{option}", default=None, metavar="TEXT")
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
         rotate.add_argument("client_id")
         rotate.add_argument("--grace", type=int, default=0, metavar="SECONDS")
@@ -64,6 +110,9 @@ class Command(SubcommandCommand):
         show = sub.add_parser("show", help="Show one client and its secret history.")
         show.add_argument("client_id")
         show.add_argument("--json", action="store_true")
+        tokens = sub.add_parser("tokens", help="List a client's live tokens (never the tokens themselves).")
+        tokens.add_argument("client_id")
+        tokens.add_argument("--json", action="store_true")
 
     def _client(self, client_id: str) -> Client:
         try:
@@ -74,10 +123,18 @@ class Command(SubcommandCommand):
             shown = "(a secret or token, not shown)" if leaked else client_id
             raise CommandError(f"unknown client: {shown}") from None
 
+    def _warn_duplicate_name(self, client: Client) -> None:
+        others = Client.objects.named(client.name).exclude(pk=client.pk)
+        if others:
+            ids = ", ".join(c.client_id for c in others)
+            self.stderr.write(f"warning: another client is already named {client.name}: {ids}")
+
     def do_create(
         self,
         name: str,
         description: str,
+        owner: str,
+        contact: str,
         scopes: list[str],
         introspect: bool,
         token_ttl: int | None,
@@ -87,15 +144,20 @@ class Command(SubcommandCommand):
         new = client_create(
             name=name,
             description=description,
+            owner=owner,
+            contact=contact,
             scopes=scopes,
             can_introspect=introspect,
             token_ttl=token_ttl,
             actor=Actor.cli(),
         )
+        self._warn_duplicate_name(new.client)
         payload = {
             "client_id": new.client.client_id,
             "client_secret": new.plaintext,
             "name": new.client.name,
+            "owner": new.client.owner,
+            "contact": new.client.contact,
             "scopes": new.client.scope_names(),
             "can_introspect": new.client.can_introspect,
             "token_ttl": new.client.token_ttl,
@@ -107,6 +169,15 @@ class Command(SubcommandCommand):
         self.stdout.write(f"client_secret: {payload['client_secret']}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
 
+    def do_update(self, client_id: str, **options: Any) -> None:
+        fields = {k: options[k] for k in ("name", "owner", "contact", "description") if options[k] is not None}
+        if not fields:
+            raise CommandError("nothing to change: give --name, --owner, --contact or --description")
+        client = client_update(client=self._client(client_id), actor=Actor.cli(), **fields)
+        if "name" in fields:
+            self._warn_duplicate_name(client)
+        self.stdout.write(f"updated {client_id}")
+
     def do_rotate(self, client_id: str, grace: int, revoke_tokens: bool, json: bool, **_: Any) -> None:
         if grace < 0:
             raise CommandError("--grace cannot be negative")
@@ -116,7 +187,7 @@ class Command(SubcommandCommand):
             revoke_tokens=revoke_tokens,
             actor=Actor.cli(),
         )
-        expires = new.previous_secret_expires_at.isoformat() if new.previous_secret_expires_at else None
+        expires = _iso(new.previous_secret_expires_at)
         if json:
             self.emit_json(
                 {
@@ -134,8 +205,15 @@ class Command(SubcommandCommand):
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
 
     def do_disable(self, client_id: str, **_: Any) -> None:
-        client_disable(client=self._client(client_id), actor=Actor.cli())
-        self.stdout.write(f"disabled {client_id}; its tokens are revoked")
+        client = self._client(client_id)
+        if not client.is_active:
+            self.stdout.write(f"{client_id} was already disabled")
+            return
+        client_disable(client=client, actor=Actor.cli())
+        # The service records how many tokens it ended on the audit event it wrote in its transaction.
+        event = AuditEvent.objects.filter(client=client, action="client.disable").first()
+        revoked = event.changes["tokens_revoked"][1] if event else 0
+        self.stdout.write(f"disabled {client_id}; {revoked} live token{'' if revoked == 1 else 's'} revoked")
 
     def do_enable(self, client_id: str, **_: Any) -> None:
         client_enable(client=self._client(client_id), actor=Actor.cli())
@@ -146,21 +224,52 @@ class Command(SubcommandCommand):
         if json:
             self.emit_json({"clients": [describe(c) for c in clients]})
             return
+        rows = [["CLIENT_ID", "STATUS", "NAME", "OWNER", "SCOPES"]]
         for c in clients:
             status = "active" if c.is_active else "disabled"
-            self.stdout.write(f"{c.client_id}  {status:<8}  {c.name}  [{' '.join(c.scope_names())}]")
+            rows.append([c.client_id, status, c.name, c.owner or "-", " ".join(c.scope_names()) or "-"])
+        for line in table(rows):
+            self.stdout.write(line)
 
     def do_show(self, client_id: str, json: bool, **_: Any) -> None:
         data = describe(self._client(client_id))
         if json:
             self.emit_json(data)
             return
-        for key, value in data.items():
-            if key != "secrets":
-                self.stdout.write(f"{key}: {value}")
+        shown = {key: _word(value) for key, value in data.items() if key != "secrets"}
+        width = max(len(key) for key in shown) + 1
+        for key, value in shown.items():
+            self.stdout.write(f"{key + ':':<{width}} {value}")
         self.stdout.write("secrets:")
+        rows = [["HINT", "STATE", "CREATED", "BY", "VALID UNTIL", "LAST USED", "TOKENS 24 H"]]
         for s in data["secrets"]:
-            self.stdout.write(
-                f"  {s['hint']}  {s['state']:<9} created {s['created_at']} by {s['created_by']}"
-                f"  valid until {s['valid_until'] or 'rotated'}"
+            rows.append(
+                [
+                    s["hint"],
+                    s["state"],
+                    s["created_at"],
+                    s["created_by"] or "-",
+                    s["valid_until"] or "rotated",
+                    s["last_used_at"] or "never",
+                    str(s["tokens_last_24h"]),
+                ]
             )
+        for line in table(rows):
+            self.stdout.write("  " + line)
+
+    def do_tokens(self, client_id: str, json: bool, **_: Any) -> None:
+        client = self._client(client_id)
+        tokens = [describe_token(t) for t in live_tokens(client, timezone.now())]
+        if json:
+            self.emit_json({"client_id": client.client_id, "tokens": tokens})
+            return
+        if not tokens:
+            self.stdout.write(f"{client_id} has no live tokens")
+            return
+        rows = [["ID", "ISSUED", "EXPIRES", "SECRET", "ADDRESS", "SCOPES"]]
+        for t in tokens:
+            rows.append(
+                [str(t["id"]), t["issued_at"], t["expires_at"], t["secret"], t["address"] or "-", " ".join(t["scopes"])]
+            )
+        for line in table(rows):
+            self.stdout.write(line)
