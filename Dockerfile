@@ -3,7 +3,8 @@
 #   docker build -t gatehouse .
 #   docker run --rm -e DATABASE_URL=... -e DJANGO_SECRET_KEY=... gatehouse python manage.py migrate --noinput
 #   docker run -d -p 8000:8000 -e DATABASE_URL=... -e DJANGO_SECRET_KEY=... gatehouse
-ARG PYTHON_VERSION=3.12
+# The same minor version the test suite runs on (tests/test_container.py holds them together).
+ARG PYTHON_VERSION=3.11
 
 # Build stage: a virtualenv with the dependencies, then the collected static files.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build

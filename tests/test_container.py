@@ -66,3 +66,34 @@ def test_compose_runs_migrations_once_before_gatehouse_starts():
     assert env["DJANGO_DEBUG"] == "0"
     assert env["DATABASE_URL"].startswith("postgres://")
     assert "${DJANGO_SECRET_KEY:?" in env["DJANGO_SECRET_KEY"]  # no default secret key
+
+
+def test_image_runs_the_python_the_suite_runs_on():
+    """Test what ships: the image's Python minor version is the suite's, and the project pins that one."""
+    pinned = re.search(r"^ARG PYTHON_VERSION=(\S+)$", DOCKERFILE, re.M)
+    assert pinned is not None
+    assert pinned.group(1) == f"{sys.version_info.major}.{sys.version_info.minor}"
+    project = (ROOT / "pyproject.toml").read_text()
+    assert f'requires-python = ">={pinned.group(1)},<3.{sys.version_info.minor + 1}"' in project
+    assert f'python_version = "{pinned.group(1)}"' in project
+
+
+def test_compose_purges_tokens_on_a_schedule():
+    stack = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    purge = stack["services"]["purge"]
+    command = purge["command"]
+    assert command[:4] == ["python", "manage.py", "tokens", "purge"]
+    every = int(command[command.index("--every") + 1])
+    assert 60 <= every <= 900  # every few minutes
+    assert purge["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert purge["restart"] == "unless-stopped"
+
+
+def test_kubernetes_cronjob_example_runs_the_purge():
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    manifest = docs.split("```yaml\n# purge-cronjob.yaml\n", 1)[1].split("```", 1)[0]
+    job = yaml.safe_load(manifest)
+    assert job["kind"] == "CronJob"
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "manage.py", "tokens", "purge"]

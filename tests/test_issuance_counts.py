@@ -104,3 +104,30 @@ def test_purge_options_are_checked(args, message):
     with pytest.raises(CommandError) as refused:
         call_command("tokens", "purge", *args, stdout=StringIO())
     assert str(refused.value) == message
+
+
+def test_purge_every_stops_on_sigterm_without_a_traceback(tmp_path):
+    """As `docker stop` or systemd stop it: a real process, signalled while it waits for its next run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'purge.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "tokens", "purge", "--every", "3600"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "purged 0 tokens\n"  # blocks until the first run is done: no sleeping here
+    assert proc.stdout.readline() == "purged 0 failure counters\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (0, "stopped\n", "")

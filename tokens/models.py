@@ -221,23 +221,24 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         The one thing every way of deleting tokens calls first, inside the deleting transaction (the batched purge
         today; dropping a whole partition later): a token is counted in its row or in a counter, never both.
         """
-        last_use = tokens.order_by().values("secret_id").annotate(last=Max("issued_at"))
-        for row in last_use:
-            used = datetime.fromtimestamp(row["last"], tz=UTC)
-            ClientSecret.objects.filter(
-                Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["secret_id"]
-            ).update(last_used_at=used)
         hours = (
             tokens.order_by()
             .annotate(hour=F("issued_at") - F("issued_at") % HOUR)
-            .values("client_id", "secret_id", "hour")
-            .annotate(n=Count("id"))
-            .values_list("client_id", "secret_id", "hour", "n")
+            .values_list("client_id", "secret_id", "hour")
+            .annotate(n=Count("id"), last=Max("issued_at"))
         )
-        rows = list(hours)
-        if rows:
+        counts, last_use = [], {}
+        for client_pk, secret_pk, hour, n, last in hours:  # one scan of the batch for both
+            counts.append((client_pk, secret_pk, hour, n))
+            last_use[secret_pk] = max(last, last_use.get(secret_pk, last))
+        for secret_pk, last in last_use.items():
+            used = datetime.fromtimestamp(last, tz=UTC)
+            ClientSecret.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=secret_pk).update(
+                last_used_at=used
+            )
+        if counts:
             with connection.cursor() as cursor:
-                cursor.executemany(_FOLD_SQL, rows)
+                cursor.executemany(_FOLD_SQL, counts)
 
     def live(self, now: datetime) -> models.QuerySet[AccessToken]:
         """Tokens live at `now`: LIVE_TOKEN_SQL for the ORM (counts, the revoking UPDATEs)."""

@@ -8,8 +8,8 @@ issued in: a window starting mid-hour counts that whole hour's purged tokens (do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 

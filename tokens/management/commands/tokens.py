@@ -1,5 +1,6 @@
 """`python manage.py tokens purge [--every SECONDS]` and `tokens revoke TOKEN_ID`: token housekeeping."""
 
+import signal
 import time
 from typing import Any
 
@@ -33,18 +34,26 @@ class Command(SubcommandCommand):
             raise CommandError("--batch-size must be at least 1")
         if every is not None and every < 1:
             raise CommandError("--every must be at least 1")
-        while True:
-            total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
-            self.stdout.write(f"purged {total} tokens")
-            self.stdout.write(f"purged {throttle.purge()} failure counters")
-            if every is None:
-                return
-            self.stdout.flush()
-            try:
+        if every is None:
+            self._purge(batch_size)
+            return
+        # Long-running: SIGTERM (docker stop, systemd) stops it like Ctrl-C, between batches or inside one (whose
+        # transaction rolls back; the next run deletes those rows).
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            while True:
+                self._purge(batch_size)
+                self.stdout.flush()
                 time.sleep(every)
-            except KeyboardInterrupt:  # Ctrl-C between runs: a clean stop, not a traceback
-                self.stdout.write("stopped")
-                return
+        except KeyboardInterrupt:
+            self.stdout.write("stopped")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _purge(self, batch_size: int) -> None:
+        total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
+        self.stdout.write(f"purged {total} tokens")
+        self.stdout.write(f"purged {throttle.purge()} failure counters")
 
     def do_revoke(self, token_id: int, **_: Any) -> None:
         try:
@@ -52,3 +61,7 @@ class Command(SubcommandCommand):
         except AccessToken.DoesNotExist:
             raise CommandError(f"unknown token: {token_id}") from None
         self.stdout.write(f"revoked token {token_id}" if revoked else f"token {token_id} was not live; nothing changed")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
