@@ -261,10 +261,10 @@ class AuditEvent(models.Model):
     """An append-only record of one change to clients, secrets or scopes. Never holds a secret."""
 
     class ActorType(models.TextChoices):
-        STAFF = "staff"
-        CLI = "cli"
-        API = "api"
-        SYSTEM = "system"
+        STAFF = "staff", "Staff"
+        CLI = "cli", "CLI"
+        API = "api", "API"
+        SYSTEM = "system", "System"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_type = models.CharField(max_length=10, choices=ActorType.choices)

@@ -131,6 +131,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format in the portal, with the time zone: "2026-11-29 20:44 UTC" (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -147,6 +149,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Files served at the site's root by WhiteNoise: /favicon.ico (browsers ask for it on every portal page).
+WHITENOISE_ROOT = BASE_DIR / "public"
 WHITENOISE_AUTOREFRESH = DEBUG  # fixed here: pytest-django turns settings.DEBUG off while tests run
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
