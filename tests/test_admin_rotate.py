@@ -39,7 +39,7 @@ def test_confirmed_rotation_shows_a_new_working_secret_and_keeps_the_old_one_for
     assert Client.objects.authenticate(client.client_id, client.secret, now=NOW).ok
     client.secret_row.refresh_from_db()
     assert client.secret_row.valid_until == NOW + timedelta(hours=1)
-    assert "keep working until 2026-11-26 13:00:00" in response.content.decode()
+    assert "keep working until 2026-11-26 13:00 UTC" in response.content.decode()
     assert "no-store" in response["Cache-Control"]
     event = AuditEvent.objects.get(action="secret.rotate")
     assert (event.actor_type, event.actor, event.client) == ("staff", operator.username, client)

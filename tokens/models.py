@@ -227,7 +227,8 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             .values_list("client_id", "secret_id", "hour")
             .annotate(n=Count("id"), last=Max("issued_at"))
         )
-        counts, last_use = [], {}
+        counts: list[tuple[int, int, int, int]] = []
+        last_use: dict[int, int] = {}
         for client_pk, secret_pk, hour, n, last in hours:  # one scan of the batch for both
             counts.append((client_pk, secret_pk, hour, n))
             last_use[secret_pk] = max(last, last_use.get(secret_pk, last))
