@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clients.models import MAX_TOKEN_TTL, AuditEvent, Client, ClientSecret
+from tokens.models import AccessToken
+from tokens.usage import SecretUsage, secret_usage
 
 MAX_SCOPES_PER_REQUEST = 200
 MAX_GRACE_SECONDS = 30 * 86400
@@ -78,6 +82,8 @@ class ClientSerializer(serializers.Serializer):
     client_id = serializers.CharField(read_only=True)
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
+    owner = serializers.CharField(read_only=True, help_text="The team or person responsible for it.")
+    contact = serializers.CharField(read_only=True, help_text="An email address or an http(s) URL.")
     scopes = serializers.SerializerMethodField()
     can_introspect = serializers.BooleanField(read_only=True)
     token_ttl = serializers.IntegerField(read_only=True, help_text="Lifetime of its tokens, in seconds.")
@@ -106,6 +112,8 @@ class ClientPatchSerializer(StrictSerializer):
 
     name = Text(max_length=200, required=False)
     description = Text(max_length=10000, allow_blank=True, required=False)
+    owner = Text(max_length=200, allow_blank=True, required=False, help_text="The team or person responsible for it.")
+    contact = Text(max_length=254, allow_blank=True, required=False, help_text="An email address or an http(s) URL.")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, required=False)
     can_introspect = Flag(required=False)
     token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL, required=False)
@@ -114,6 +122,8 @@ class ClientPatchSerializer(StrictSerializer):
 class ClientCreateSerializer(ClientPatchSerializer):
     name = Text(max_length=200)
     description = Text(max_length=10000, allow_blank=True, default="")
+    owner = Text(max_length=200, allow_blank=True, default="")
+    contact = Text(max_length=254, allow_blank=True, default="", help_text="An email address or an http(s) URL.")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, default=list)
     can_introspect = Flag(default=False)
     token_ttl = Whole(
@@ -122,10 +132,12 @@ class ClientCreateSerializer(ClientPatchSerializer):
 
 
 class ClientReplaceSerializer(ClientPatchSerializer):
-    """PUT: the whole changeable state (a missing description becomes empty)."""
+    """PUT: the whole changeable state (a missing description, owner or contact becomes empty)."""
 
     name = Text(max_length=200)
     description = Text(max_length=10000, allow_blank=True, default="")
+    owner = Text(max_length=200, allow_blank=True, default="")
+    contact = Text(max_length=254, allow_blank=True, default="")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST)
     can_introspect = Flag()
     token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL)
@@ -140,6 +152,11 @@ class ClientFilterSerializer(PageSerializer):
     status = serializers.ChoiceField(choices=["active", "disabled"], required=False)
     scope = serializers.CharField(max_length=128, required=False, help_text="Clients holding this scope.")
     name = serializers.CharField(max_length=200, required=False, help_text="Part of the name, any case.")
+    name_exact = serializers.CharField(
+        max_length=200, required=False, help_text="The whole name, any case (names need not be unique)."
+    )
+    owner = serializers.CharField(max_length=200, required=False, help_text="Exactly this owner.")
+    contact = serializers.CharField(max_length=254, required=False, help_text="Exactly this contact.")
 
 
 class SecretSerializer(serializers.Serializer):
@@ -154,15 +171,25 @@ class SecretSerializer(serializers.Serializer):
     retired_at = serializers.DateTimeField(read_only=True, allow_null=True)
     retired_by = serializers.CharField(read_only=True)
     last_used_at = serializers.SerializerMethodField()
+    tokens_last_24h = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ChoiceField(choices=ClientSecret.State.choices))
     def get_state(self, secret: ClientSecret) -> str:
         return secret.state().value
 
+    def _usage(self, secret: ClientSecret) -> SecretUsage:
+        """From the view's `usage` (all of a client's secrets in two queries), else for this one secret."""
+        usage = self.context.get("usage") or secret_usage([secret], timezone.now())
+        return usage[secret.pk]
+
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_used_at(self, secret: ClientSecret) -> str | None:
-        used = secret.last_used()
+        used = self._usage(secret).last_used
         return serializers.DateTimeField().to_representation(used) if used else None
+
+    @extend_schema_field(serializers.IntegerField(help_text="Tokens this secret minted in the last 24 hours."))
+    def get_tokens_last_24h(self, secret: ClientSecret) -> int:
+        return self._usage(secret).issued_24h
 
 
 class RotateSerializer(StrictSerializer):
@@ -183,6 +210,33 @@ class RotatedSerializer(serializers.Serializer):
     previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
     tokens_revoked = serializers.IntegerField(help_text="Live tokens ended by this rotation (0 unless asked).")
     secret = SecretSerializer(help_text="The new secret's metadata.")
+
+
+class TokenSerializer(serializers.Serializer):
+    """A live token as staff see it: its row id, never the token nor anything derived from it."""
+
+    id = serializers.IntegerField(read_only=True, help_text="The token's id for .../tokens/{id}/revoke/.")
+    scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    issued_at = serializers.DateTimeField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True)
+    secret = serializers.CharField(read_only=True, help_text="The hint of the secret that minted it.")
+    address = serializers.IPAddressField(read_only=True, allow_null=True, help_text="The address it was issued to.")
+
+    def to_representation(self, token: AccessToken) -> dict[str, Any]:
+        when = serializers.DateTimeField()
+        return {
+            "id": token.pk,
+            "scopes": token.scope.split(),
+            "issued_at": when.to_representation(datetime.fromtimestamp(token.issued_at, tz=UTC)),
+            "expires_at": when.to_representation(datetime.fromtimestamp(token.expires_at, tz=UTC)),
+            "secret": token.secret.hint,
+            "address": token.address,
+        }
+
+
+class TokenRevokedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    revoked = serializers.BooleanField(help_text="false: the token was no longer live, nothing changed.")
 
 
 class TokensRevokedSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers as drf_serializers
@@ -44,11 +45,15 @@ from api.serializers import (
     ScopeSerializer,
     ScopeUpdateSerializer,
     SecretSerializer,
+    TokenRevokedSerializer,
+    TokenSerializer,
     TokensRevokedSerializer,
 )
 from clients import services
 from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope
-from tokens.models import Bearer
+from tokens.models import AccessToken, Bearer
+from tokens.services import token_revoke
+from tokens.usage import live_tokens, secret_usage
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -143,6 +148,11 @@ class ClientViewSet(ApiViewSet):
             clients = clients.filter(scopes__name=query["scope"])
         if "name" in query:
             clients = clients.filter(name__icontains=query["name"])
+        if "name_exact" in query:
+            clients = clients.filter(name__iexact=query["name_exact"])
+        for field in ("owner", "contact"):
+            if field in query:
+                clients = clients.filter(**{field: query[field]})
         return self.page(clients, ClientSerializer)
 
     def retrieve(self, request: Request, client_id: str) -> Response:
@@ -260,8 +270,9 @@ class ClientViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["get"], pagination_class=None)  # a handful per client: all of them at once
     def secrets(self, request: Request, client_id: str) -> Response:
-        client = self.get_object()
-        return Response(SecretSerializer(client.secrets.all(), many=True).data)
+        secrets = list(self.get_object().secrets.all())
+        usage = secret_usage(secrets, timezone.now())
+        return Response(SecretSerializer(secrets, many=True, context={"usage": usage}).data)
 
     @extend_schema(
         summary="Retire one secret now",
@@ -281,6 +292,32 @@ class ClientViewSet(ApiViewSet):
             raise NotFound("this client has no such secret")
         secret = services.secret_retire(secret=secret, actor=self.actor())
         return Response(SecretSerializer(secret).data)
+
+    @extend_schema(
+        summary="List a client's live tokens",
+        description="Never the tokens themselves: each by its id, with its scopes, times, secret and address.",
+        parameters=[PageSerializer],
+        responses={200: TokenSerializer(many=True), **errors(404)},
+    )
+    @action(detail=True, methods=["get"])
+    def tokens(self, request: Request, client_id: str) -> Response:
+        self.filters(PageSerializer)
+        return self.page(live_tokens(self.get_object(), timezone.now()), TokenSerializer)
+
+    @extend_schema(
+        summary="Revoke one of a client's live tokens",
+        description="Audited as token.revoke. `revoked` is false if the token was no longer live.",
+        request=None,
+        parameters=[OpenApiParameter("token_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: TokenRevokedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"], url_path=r"tokens/(?P<token_id>[0-9]{1,18})/revoke")
+    def revoke_token(self, request: Request, client_id: str, token_id: str) -> Response:
+        try:
+            revoked = token_revoke(token_id=int(token_id), client=self.get_object(), actor=self.actor())
+        except AccessToken.DoesNotExist:
+            raise NotFound("this client has no such token") from None
+        return Response({"id": int(token_id), "revoked": revoked})
 
     @extend_schema(
         summary="Revoke all of a client's live tokens",

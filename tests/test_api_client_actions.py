@@ -92,8 +92,10 @@ def test_secrets_lists_metadata_only(api):
         "retired_at",
         "retired_by",
         "last_used_at",
+        "tokens_last_24h",
     }
     assert rows[target.secret_row.pk]["state"] == "active" and rows[target.secret_row.pk]["last_used_at"]
+    assert rows[target.secret_row.pk]["tokens_last_24h"] == 1 and rows[retired.pk]["tokens_last_24h"] == 0
     assert rows[retired.pk]["state"] == "retired"
     assert rows[target.secret_row.pk]["hint"] == target.secret_row.hint
     text = response.content.decode()

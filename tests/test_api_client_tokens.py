@@ -62,9 +62,9 @@ def test_another_clients_token_id_is_not_found_under_this_client(api, oauth):
     api.login(WRITE)
     mine, victim = ClientFactory(), ClientFactory()
     oauth.token(victim)
-    victim_token = AccessToken.objects.get()
+    victim_token = AccessToken.objects.get(client=victim)
     assert_error(api.post(_url(mine, f"{victim_token.pk}/revoke/")), 404, "not_found")
-    assert AccessToken.objects.get().revoked_at is None
+    assert AccessToken.objects.get(client=victim).revoked_at is None
 
 
 def test_a_caller_cannot_revoke_tokens_of_a_client_it_may_not_manage(api, oauth):
@@ -73,7 +73,7 @@ def test_a_caller_cannot_revoke_tokens_of_a_client_it_may_not_manage(api, oauth)
     admin_client = ClientFactory(scopes=[ADMIN])
     oauth.token(admin_client)
     row = AccessToken.objects.get(client=admin_client)
-    assert_error(api.post(_url(admin_client, f"{row.pk}/revoke/")), 403, "insufficient_scope")
+    assert_error(api.post(_url(admin_client, f"{row.pk}/revoke/")), 403, "scope_not_held")
     assert AccessToken.objects.get(pk=row.pk).revoked_at is None
 
 

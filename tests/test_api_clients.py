@@ -25,6 +25,8 @@ def test_list_shows_clients_without_secrets(api):
         "client_id": target.client_id,
         "name": "billing",
         "description": "",
+        "owner": "",
+        "contact": "",
         "scopes": ["orders.read"],
         "can_introspect": False,
         "token_ttl": 3600,

@@ -33,6 +33,7 @@ def world(transactional_db):
         "token": AccessTokenFactory(client=caller, scope=f"{ADMIN} orders.read").plaintext,
         "client_id": target.client_id,
         "secret_id": target.secret_row.pk,
+        "token_id": AccessTokenFactory(client=target).pk,
         "name": "orders.read",
     }
 
