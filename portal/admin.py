@@ -28,8 +28,10 @@ from clients import services
 from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
 from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
 from portal.sessions import sudo_prompt
+from tokens import usage
 from tokens.models import AccessToken
 from tokens.oauth import issuer
+from tokens.services import token_revoke
 
 admin.site.site_header = "Gatehouse"
 admin.site.site_title = "Gatehouse staff portal"
@@ -38,6 +40,20 @@ admin.site.enable_nav_sidebar = False  # the pages are wide tables; the dashboar
 admin.site.site_url = None  # no public site to link to: the root serves only the OAuth endpoints
 
 EXPIRING_SOON = timedelta(days=7)
+LIVE_TOKENS_SHOWN = 50  # on a client's page; `client tokens` and the API list them all
+CHART_HEIGHT = 60  # pixels of the tallest bar in the 7-day issuance chart
+
+
+def issuance_chart(days: list[usage.DailyIssuance]) -> list[dict[str, Any]]:
+    """Bars for the client page's 7-day chart, drawn as SVG rectangles (the CSP allows no inline style)."""
+    peak = max((day.count for day in days), default=0) or 1
+    bars = []
+    for index, day in enumerate(days):
+        height = round(CHART_HEIGHT * day.count / peak) if day.count else 0
+        bars.append(
+            {"day": day.day, "count": day.count, "x": index * 44 + 4, "y": CHART_HEIGHT + 16 - height, "height": height}
+        )
+    return bars
 
 
 def staff_actor(request: HttpRequest) -> services.Actor:
@@ -68,9 +84,7 @@ def dashboard(now: datetime | None = None) -> dict[str, int]:
     """The numbers on the admin index."""
     now = now or timezone.now()
     clients = Client.objects.aggregate(total=Count("id"), active=Count("id", filter=Q(is_active=True)))
-    since = int(now.timestamp()) - 86400
-    # A token issued since then also expires after then (lifetimes are >= 1 s), so the expiry index narrows the scan.
-    tokens = AccessToken.objects.filter(expires_at__gt=since, issued_at__gt=since).count()
+    tokens = usage.issued_since(None, now - timedelta(hours=24))  # purged tokens included: tokens.usage
     return {
         "clients": clients["total"],
         "active": clients["active"],
@@ -91,6 +105,20 @@ class StatusFilter(admin.SimpleListFilter):
         if self.value() in ("active", "disabled"):
             return queryset.filter(is_active=self.value() == "active")
         return queryset
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        owners = Client.objects.exclude(owner="").order_by("owner").values_list("owner", flat=True).distinct()
+        return [("-", "(none)"), *((owner, owner) for owner in owners)]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(owner="" if self.value() == "-" else self.value())
 
 
 class TitledListMixin:
@@ -123,11 +151,21 @@ _CLIENT_ACTIONS = {
 @admin.register(Client)
 class ClientAdmin(TitledListMixin, admin.ModelAdmin):
     list_title = "Clients"
-    list_display = ["name", "client_id", "status", "scope_list", "can_introspect", "created_at"]
-    list_filter = [StatusFilter, "scopes", "can_introspect"]
-    search_fields = ["name", "client_id"]
+    list_display = [
+        "name",
+        "client_id",
+        "owner",
+        "contact_link",
+        "status",
+        "scope_list",
+        "can_introspect",
+        "created_at",
+    ]
+    list_filter = [StatusFilter, OwnerFilter, "scopes", "can_introspect"]
+    search_fields = ["name", "client_id", "owner", "contact"]
     fieldsets = [
         (None, {"fields": ["name", "client_id", "description"]}),
+        ("Ownership", {"fields": ["owner", "contact"]}),
         ("Access", {"fields": ["scopes", "can_introspect", "token_ttl"]}),
         ("Record", {"fields": ["created_at", "created_by", "updated_at"]}),
     ]
@@ -153,6 +191,13 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
     def status(self, obj: Client) -> str:
         return badge("active" if obj.is_active else "disabled")
 
+    @admin.display(description="contact", ordering="contact")
+    def contact_link(self, obj: Client) -> str:
+        if not obj.contact:
+            return "—"
+        href = obj.contact if obj.contact.startswith(("http://", "https://")) else f"mailto:{obj.contact}"
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', href, obj.contact)
+
     @admin.display(description="scopes")
     def scope_list(self, obj: Client) -> str:
         return ", ".join(obj.scope_names()) or "—"
@@ -174,6 +219,11 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 "<path:object_id>/secrets/<int:secret_id>/retire/",
                 wrap(self.retire_view),
                 name="clients_client_retire",
+            ),
+            path(
+                "<path:object_id>/tokens/<int:token_id>/revoke/",
+                wrap(self.revoke_token_view),
+                name="clients_client_revoke_token",
             ),
             path("<path:object_id>/<str:action>/confirm/", wrap(self.confirm_view), name="clients_client_confirm"),
             *super().get_urls(),
@@ -202,9 +252,18 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
     # Editing: the change form saves through client_update, which writes the audit event.
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
-        fields = {f: form.cleaned_data[f] for f in ("name", "description", "can_introspect", "token_ttl")}
+        editable = ("name", "description", "owner", "contact", "can_introspect", "token_ttl")
+        fields = {f: form.cleaned_data[f] for f in editable}
         scopes = [scope.name for scope in form.cleaned_data["scopes"]]
-        services.client_update(client=obj, actor=staff_actor(request), scopes=scopes, **fields)
+        client = services.client_update(client=obj, actor=staff_actor(request), scopes=scopes, **fields)
+        self._warn_duplicate_name(request, client)
+
+    def _warn_duplicate_name(self, request: HttpRequest, client: Client) -> None:
+        """Names need not be unique (docs/decisions.md), but staff should know when one is not."""
+        others = Client.objects.named(client.name).exclude(pk=client.pk)
+        if others:
+            ids = ", ".join(c.client_id for c in others)
+            self.message_user(request, f"Another client is also named {client.name}: {ids}.", messages.WARNING)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Nothing to do: client_update has set the scopes."""
@@ -226,15 +285,36 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
     def _glance(self, request: HttpRequest, client: Client) -> dict[str, Any]:
         now = timezone.now()
-        rows = [{"secret": s, "state": s.state(now).value, "last_used": s.last_used()} for s in client.secrets.all()]
+        rows = self._secret_rows(client, now)
         used = [when for when in (row["last_used"] for row in rows) if isinstance(when, datetime)]
+        tokens = list(usage.live_tokens(client, now)[:LIVE_TOKENS_SHOWN])
+        days = usage.daily_issuance(client, now)
         return {
             "secret_rows": rows,
             "live_tokens": self._live_tokens(client, now),
+            "live_token_rows": tokens,
+            "live_tokens_shown": LIVE_TOKENS_SHOWN,
+            "issued_24h": usage.issued_since(client, now - timedelta(hours=24)),
+            "chart": issuance_chart(days),
             "last_token": max(used, default=None),
             "can_rotate": self.has_rotate_permission(request),
             "can_change": self.has_change_permission(request, client),
         }
+
+    @staticmethod
+    def _secret_rows(client: Client, now: datetime, secrets: list[ClientSecret] | None = None) -> list[dict[str, Any]]:
+        """Each secret with its state, last use and tokens minted in the last 24 h (purged ones included)."""
+        secrets = list(client.secrets.all()) if secrets is None else secrets
+        used = usage.secret_usage(secrets, now)
+        return [
+            {
+                "secret": s,
+                "state": s.state(now).value,
+                "last_used": used[s.pk].last_used,
+                "issued_24h": used[s.pk].issued_24h,
+            }
+            for s in secrets
+        ]
 
     def _client(self, request: HttpRequest, object_id: str) -> Client:
         client = self.get_object(request, unquote(object_id))
@@ -312,6 +392,8 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                     new = services.client_create(
                         name=data["name"],
                         description=data["description"],
+                        owner=data["owner"],
+                        contact=data["contact"],
                         scopes=[scope.name for scope in data["scopes"]],
                         can_introspect=data["can_introspect"],
                         token_ttl=data["token_ttl"],
@@ -319,8 +401,11 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                     )
                 except services.ScopeNotHeld as refused:
                     form.add_error(None, str(refused))
+                except ValidationError as invalid:
+                    form.add_error(None, invalid)
                 else:
                     guard.spend(nonce, new.client)
+                    self._warn_duplicate_name(request, new.client)
                     return self._secret_once(request, new, "Client registered")
         return self._page(request, "register.html", "Register a client", form=form, once=guard.issue())
 
@@ -357,7 +442,11 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 return self._secret_once(request, new, "Secret rotated")
             elif form.is_valid():
                 end = now + form.cleaned_data["grace_period"]
-                current = [{"secret": s, "ends": min(s.valid_until or end, end)} for s in client.valid_secrets(now)]
+                valid = list(client.valid_secrets(now))
+                current = [
+                    {**row, "ends": min(row["secret"].valid_until or end, end)}
+                    for row in self._secret_rows(client, now, valid)
+                ]
                 return self._page(
                     request, "rotate_confirm.html", "Confirm rotation", client=client, form=form, once=nonce,
                     current=current, end=end, immediate=end <= now,
@@ -389,10 +478,33 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         now = timezone.now()
         others = client.valid_secrets(now).exclude(pk=secret.pk).count()
         live = AccessToken.objects.live(now).filter(secret=secret).count()
+        (row,) = self._secret_rows(client, now, [secret])
         return self._page(
             request, "retire_confirm.html", "Retire secret", client=client, secret=secret,
-            state=secret.state(now).value, others=others, live_tokens=live,
+            state=secret.state(now).value, others=others, live_tokens=live, row=row,
+            locks_out=not others and client.is_active and secret.is_valid(now),
         )  # fmt: skip
+
+    def revoke_token_view(self, request: HttpRequest, object_id: str, token_id: int) -> HttpResponse:
+        """End one live token of the client (tokens.services.token_revoke), after a confirmation."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        now = timezone.now()
+        token = get_object_or_404(usage.live_tokens(client, now), pk=token_id)
+        if request.method == "POST":
+            try:
+                revoked = token_revoke(token_id=token.pk, client=client, actor=staff_actor(request))
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            text = (
+                f"Token {token.pk} of {client.name} is revoked." if revoked else f"Token {token.pk} was no longer live."
+            )
+            self.message_user(request, text, messages.SUCCESS if revoked else messages.WARNING)
+            return HttpResponseRedirect(self._change_url(client))
+        return self._page(request, "revoke_token_confirm.html", "Revoke token", client=client, token=token)
 
     def confirm_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """Disable, enable or revoke all live tokens, after a page that states the consequence."""

@@ -8,12 +8,16 @@ from datetime import timedelta
 from django import forms
 from django.http import HttpRequest
 
-from clients.models import MAX_TOKEN_TTL, Client, Scope, default_token_ttl
+from clients.models import MAX_TOKEN_TTL, Client, Scope, default_token_ttl, validate_contact
 
 
 class ClientRegisterForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    owner = forms.CharField(max_length=200, required=False, help_text="The team or person responsible for it.")
+    contact = forms.CharField(
+        max_length=254, required=False, validators=[validate_contact], help_text="An email address or an http(s) URL."
+    )
     scopes = forms.ModelMultipleChoiceField(
         Scope.objects.all(),
         required=False,
@@ -43,7 +47,7 @@ class RotateForm(forms.Form):
     """How long the current secret(s) keep working after the new one is issued."""
 
     grace = forms.ChoiceField(
-        label="Grace period for the current secret(s)", choices=GRACE_CHOICES, widget=forms.RadioSelect, initial="0"
+        label="Grace period for the current secret(s)", choices=GRACE_CHOICES, widget=forms.RadioSelect, initial="3600"
     )
     custom_amount = forms.IntegerField(label="Custom grace", min_value=1, required=False)
     custom_unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], required=False, initial="hours")

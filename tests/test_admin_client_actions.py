@@ -19,7 +19,7 @@ def live_tokens(client) -> int:
 def test_retire_confirmation_names_the_secret_and_changes_nothing(operator_http):
     client = ClientFactory()
     page = operator_http.get(retire_url(client, client.secret_row)).content.decode()
-    assert client.secret_row.hint in page and "only valid secret" in page
+    assert client.secret_row.hint in page and "only active secret" in page
     client.secret_row.refresh_from_db()
     assert client.secret_row.retired_at is None
 

@@ -1,5 +1,7 @@
 """Template tags of the staff portal."""
 
+from datetime import UTC, datetime
+
 from django import template
 
 register = template.Library()
@@ -27,3 +29,21 @@ def gatehouse_under_attack() -> list:
     from portal.admin import under_attack
 
     return under_attack()
+
+
+@register.filter
+def gh_epoch(seconds: int) -> datetime:
+    """Unix seconds (the token table's times) as a datetime, for the `date` filter."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+SECURITY_APPS = {"axes"}  # django-axes: login attempts and lockouts
+
+
+@register.simple_tag
+def gatehouse_split_apps(app_list: list[dict]) -> dict[str, list[dict]]:
+    """The dashboard's app list in two: the registry and the rest first, the login-lockout tables under Security."""
+    return {
+        "main": [app for app in app_list if app["app_label"] not in SECURITY_APPS],
+        "security": [app for app in app_list if app["app_label"] in SECURITY_APPS],
+    }
