@@ -43,7 +43,8 @@ SECURITY_APPS = {"axes"}  # django-axes: login attempts and lockouts
 @register.simple_tag
 def gatehouse_split_apps(app_list: list[dict]) -> dict[str, list[dict]]:
     """The dashboard's app list in two: the registry and the rest first, the login-lockout tables under Security."""
+    main = [app for app in app_list if app["app_label"] not in SECURITY_APPS]
     return {
-        "main": [app for app in app_list if app["app_label"] not in SECURITY_APPS],
+        "main": sorted(main, key=lambda app: app["app_label"] != "clients"),  # the registry first
         "security": [app for app in app_list if app["app_label"] in SECURITY_APPS],
     }
