@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -263,9 +263,7 @@ GATEHOUSE_METRICS_NETWORKS = env_list(
 )
 
 # Logs: JSON lines (one per OAuth request on gatehouse.access) unless debugging; GATEHOUSE_LOG_FORMAT overrides.
-GATEHOUSE_LOG_FORMAT = env_str("GATEHOUSE_LOG_FORMAT", "text" if DEBUG else "json")
-if GATEHOUSE_LOG_FORMAT not in ("json", "text"):
-    raise ImproperlyConfigured(f"GATEHOUSE_LOG_FORMAT must be json or text, got {GATEHOUSE_LOG_FORMAT!r}")
+GATEHOUSE_LOG_FORMAT = log_format()
 
 LOGGING = {
     "version": 1,
