@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from clients import limits
 from config.env import env_bool, env_int, env_list, env_str, log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -199,7 +200,14 @@ if not GATEHOUSE_ISSUER:
     GATEHOUSE_ISSUER = "http://127.0.0.1:8000"
 if not GATEHOUSE_ISSUER.startswith(("https://", "http://")):
     raise ImproperlyConfigured(f"GATEHOUSE_ISSUER must be an https:// (or http://) URL, got {GATEHOUSE_ISSUER!r}")
-GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=86400)
+GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=limits.MAX_TOKEN_TTL)
+# The longest grace a rotation may give the current secret(s): portal, command line and API alike (clients.models.grace).
+GATEHOUSE_MAX_GRACE_SECONDS = env_int(
+    "GATEHOUSE_MAX_GRACE_SECONDS",
+    limits.DEFAULT_MAX_GRACE_SECONDS,
+    minimum=0,
+    maximum=limits.MAX_GRACE_SECONDS_CEILING,
+)
 GATEHOUSE_ADMIN_PATH = env_str("GATEHOUSE_ADMIN_PATH", "admin/").strip("/") + "/"
 if GATEHOUSE_ADMIN_PATH == "/":
     raise ImproperlyConfigured("GATEHOUSE_ADMIN_PATH must not be empty")

@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
+from clients.models import AuditEvent, Client, ClientSecret, Scope, end_by, is_reserved_scope
 from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
 from portal.sessions import sudo_prompt
 from tokens.models import AccessToken
@@ -357,7 +357,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 return self._secret_once(request, new, "Secret rotated")
             elif form.is_valid():
                 end = now + form.cleaned_data["grace_period"]
-                current = [{"secret": s, "ends": min(s.valid_until or end, end)} for s in client.valid_secrets(now)]
+                current = [{"secret": s, "ends": end_by(s.valid_until, end)} for s in client.valid_secrets(now)]
                 return self._page(
                     request, "rotate_confirm.html", "Confirm rotation", client=client, form=form, once=nonce,
                     current=current, end=end, immediate=end <= now,

@@ -148,6 +148,16 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     )
     assert done.returncode != 0
     assert done.stderr.strip() == "CommandError: unknown client: gth_ci_nope"
+    too_long = subprocess.run(
+        [sys.executable, "manage.py", "client", "rotate", "gth_ci_nope", "--grace", "999999999999"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert too_long.returncode != 0
+    assert "Traceback" not in too_long.stderr
+    assert too_long.stderr.strip().endswith("argument --grace: the grace period can be at most 30 days")
     made = subprocess.run(
         [sys.executable, "manage.py", "client", "create", "job", "--json"],
         cwd=ROOT,
