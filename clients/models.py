@@ -75,9 +75,9 @@ def _duration(seconds: int) -> str:
 
 
 def secret_valid_at(valid_until: datetime | None, now: datetime) -> bool:
-    """The rule for "this secret works at `now`": it has no end yet, or its end is later. Retiring a secret sets
-    its end (constraint retired_secret_has_end), so retirement needs no second test. VALID_SECRET_SQL and
-    ClientSecret.valid_at() say the same to the database."""
+    """The rule for "this secret works at `now`": it has no end yet, or its end is later. Retiring a secret ends
+    it now at the latest (services.secret_retire), so retirement needs no second test on the hot paths.
+    VALID_SECRET_SQL and ClientSecret.valid_at() say the same to the database."""
     return valid_until is None or valid_until > now
 
 

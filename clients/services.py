@@ -527,7 +527,7 @@ def client_revoke_tokens(*, client: Client, actor: Actor) -> int:
 def secrets_expiring(within: timedelta, now: datetime | None = None) -> Q:
     """Filter for secrets still valid now whose end falls within the given time."""
     now = now or timezone.now()
-    return ClientSecret.valid_at(now) & Q(valid_until__lte=now + within)
+    return ClientSecret.valid_at(now) & Q(retired_at__isnull=True, valid_until__lte=now + within)
 
 
 def client_flag_auth_failures(*, client_id: str, failures: int, address_groups: int, window: int) -> None:

@@ -1,5 +1,6 @@
 """Typed readers for the environment; a bad value fails loudly at start-up."""
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -46,6 +47,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of IP addresses or CIDRs."""
+    try:
+        return [ipaddress.ip_network(value, strict=False) for value in env_list(name, default)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be IP addresses or CIDRs: {error}") from None
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:

@@ -4,7 +4,6 @@ Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY, DJA
 GATEHOUSE_ISSUER (see docs/deployment.md, "Security settings").
 """
 
-import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from clients import limits
-from config.env import env_bool, env_int, env_list, env_str, log_format
+from config.env import env_bool, env_int, env_list, env_networks, env_str, log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -232,19 +231,14 @@ GATEHOUSE_AUTH_FAILURE_LIMIT = env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 20, minim
 GATEHOUSE_AUTH_ALERT_THRESHOLD = env_int("GATEHOUSE_AUTH_ALERT_THRESHOLD", 50, minimum=1)
 # Credential-less, malformed or unknown-client requests per address group in the window before they answer 429.
 GATEHOUSE_AUTH_NOISE_LIMIT = env_int("GATEHOUSE_AUTH_NOISE_LIMIT", 1000, minimum=1)
-try:
-    GATEHOUSE_TRUSTED_PROXIES = [
-        ipaddress.ip_network(cidr, strict=False) for cidr in env_list("GATEHOUSE_TRUSTED_PROXIES", [])
-    ]
-except ValueError as error:
-    raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES must be IP addresses or CIDRs: {error}") from None
+GATEHOUSE_TRUSTED_PROXIES = env_networks("GATEHOUSE_TRUSTED_PROXIES", [])
 
 # Admin login lockout (django-axes): per source address and, separately, per username (so 40 guesses for `root`
 # spread over 10 addresses lock `root` out too), counted in the database, shared by all instances.
 AXES_FAILURE_LIMIT = env_int("GATEHOUSE_ADMIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("GATEHOUSE_ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
+AXES_CLIENT_IP_CALLABLE = "tokens.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -266,7 +260,7 @@ GATEHOUSE_PORTAL_CSP = (
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
 GATEHOUSE_METRICS_TOKEN = env_str("GATEHOUSE_METRICS_TOKEN")
-GATEHOUSE_METRICS_NETWORKS = env_list(
+GATEHOUSE_METRICS_NETWORKS = env_networks(
     "GATEHOUSE_METRICS_NETWORKS", ["0.0.0.0/0", "::/0"] if GATEHOUSE_METRICS_TOKEN else ["127.0.0.0/8", "::1/128"]
 )
 
