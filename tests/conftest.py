@@ -135,3 +135,26 @@ def live_database_url():
 
     with live.live_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def live_clients(live_database_url):
+    """Clients on the live database, made in one process start: `orders-api` may introspect, `billing-job` holds
+    `read`, and one `job-*` per test that needs a client of its own."""
+    from tests import live
+
+    jobs = ["job-d", "job-refuse", "job-silent"]
+    return live.create_clients(
+        live_database_url,
+        {"orders-api": {"can_introspect": True}, "billing-job": {"scopes": ["read"]}, **{name: {} for name in jobs}},
+        scopes=("read",),
+    )
+
+
+@pytest.fixture
+def no_failures_counted(live_database_url):
+    """Every live server sees the tests as 127.0.0.1: a test using this starts with no failures counted."""
+    import psycopg
+
+    with psycopg.connect(live_database_url) as conn:
+        conn.execute("DELETE FROM tokens_failurecounter")

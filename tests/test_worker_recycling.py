@@ -5,7 +5,7 @@ import requests
 from django.db import connection
 
 from tests.factories import ClientFactory
-from tests.harness import current_database_url, running
+from tests.live import current_database_url, running
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the instance shares a PostgreSQL database; SQLite tests run in memory"
