@@ -49,6 +49,15 @@ class OAuthHttp:
         return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
 
 
+def pytest_collection_modifyitems(items):
+    """`slow`: live servers (pytest-django's or gunicorn's, tests/live.py) and browsers, found by what they use;
+    tests that start a subprocess say so themselves. `pytest -m "not slow"` is the quick loop."""
+    live = {"live_server", "live_database_url"}
+    for item in items:
+        if item.get_closest_marker("browser") or live & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config):
     # The live server's request threads must not keep database connections open past a request, or PostgreSQL
     # refuses to drop the test database at the end of the run.

@@ -136,6 +136,7 @@ def test_tokens_purge_deletes_expired_and_revoked_only():
     assert list(AccessToken.objects.all()) == [live]
 
 
+@pytest.mark.slow  # a subprocess
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

@@ -37,6 +37,7 @@ def printed_config(tmp_path, *flags: str, **env: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
 
 
+@pytest.mark.slow  # a subprocess
 def test_defaults_are_sync_workers_from_cpu_count_with_recycling_and_a_tmpfs_heartbeat(tmp_path):
     config = printed_config(tmp_path)
     assert config["worker_class"] == "sync"
@@ -48,6 +49,7 @@ def test_defaults_are_sync_workers_from_cpu_count_with_recycling_and_a_tmpfs_hea
     assert config["worker_tmp_dir"] == "/dev/shm"
 
 
+@pytest.mark.slow  # a subprocess
 def test_environment_sets_workers_and_bind(tmp_path):
     config = printed_config(tmp_path, GATEHOUSE_WORKERS="5", GATEHOUSE_BIND="0.0.0.0:9000")
     assert config["workers"] == "5"
@@ -55,6 +57,7 @@ def test_environment_sets_workers_and_bind(tmp_path):
     assert printed_config(tmp_path, WEB_CONCURRENCY="3")["workers"] == "3"
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
@@ -69,6 +72,7 @@ def test_a_bad_environment_value_stops_gunicorn_naming_it(tmp_path, name, value,
     assert says in refused.value.stderr
 
 
+@pytest.mark.slow  # a subprocess
 def test_command_line_flags_win_over_the_file_and_the_environment(tmp_path):
     config = printed_config(tmp_path, "-w", "2", "-b", "127.0.0.1:8303", GATEHOUSE_WORKERS="9")
     assert config["workers"] == "2"
