@@ -86,8 +86,8 @@ TEMPLATES = [
 # (the token path is one statement; a reconnect would cost more than the statement). A broken connection is
 # dropped at the end of the request that saw the error, so the server recovers when the database returns.
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",  # empty: the default, as for the rest
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0),
     )
 }

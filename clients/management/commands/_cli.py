@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DataError
 
 from clients.models import validate_grace
 
@@ -49,6 +50,22 @@ def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[s
     return parse
 
 
+def text(value: str) -> str:
+    """The argparse type of every text argument: no NUL character, which PostgreSQL cannot store."""
+    if "\x00" in value:
+        raise argparse.ArgumentTypeError("null characters are not allowed")
+    return value
+
+
+def _refuse_null_characters(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _refuse_null_characters(subparser)
+        elif action.type is None and action.nargs != 0:
+            action.type = text
+
+
 def grace(value: str) -> timedelta:
     """An argparse type: a grace period in seconds, under the same rule as the portal and the API."""
     try:
@@ -60,6 +77,11 @@ def grace(value: str) -> timedelta:
 class GuardedCommand(BaseCommand):
     """A command whose refusals are one-line CommandErrors, never tracebacks."""
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        _refuse_null_characters(parser)
+        return parser
+
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute(*args, **options)
@@ -67,7 +89,7 @@ class GuardedCommand(BaseCommand):
             raise CommandError(one_line(error)) from None
         except PermissionDenied as error:  # e.g. a reserved gatehouse: scope name
             raise CommandError(str(error)) from None
-        except (ValueError, OverflowError) as error:  # input the database cannot store, e.g. a NUL character
+        except (ValueError, OverflowError, DataError) as error:  # input the database cannot store
             raise CommandError(f"invalid input: {error}") from None
 
 
