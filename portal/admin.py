@@ -22,13 +22,15 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
+from clients.models import AuditEvent, Client, ClientSecret, Scope, end_by, is_reserved_scope
 from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
 from portal.sessions import sudo_prompt
 from tokens import usage
+from tokens.addresses import client_address
 from tokens.models import AccessToken
 from tokens.oauth import issuer
 from tokens.services import token_revoke
@@ -57,7 +59,9 @@ def issuance_chart(days: list[usage.DailyIssuance]) -> list[dict[str, Any]]:
 
 
 def staff_actor(request: HttpRequest) -> services.Actor:
-    return services.Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+    """The logged-in staff member, from the address the lockout and the access log name (behind a trusted proxy,
+    the forwarded one)."""
+    return services.Actor.staff(request.user, client_address(request) or None)
 
 
 def grants_api_scope(scopes: Any) -> bool:
@@ -131,6 +135,33 @@ class TitledListMixin:
         return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
+class AuditTrailHistoryMixin:
+    """The audit trail is the portal's one history: Django's own LogEntry is never written (every change already
+    writes an AuditEvent in the services), and the HISTORY button opens the object's audit events."""
+
+    def history_query(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is None or not self.has_view_or_change_permission(request, obj):  # type: ignore[attr-defined]
+            raise Http404
+        query = urlencode(self.history_query(obj))
+        return HttpResponseRedirect(f"{reverse('admin:clients_auditevent_changelist')}?{query}")
+
+    def log_addition(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_change(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_deletion(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_deletions(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+
 @dataclass(frozen=True)
 class _Confirmable:
     """A one-click change on a client, confirmed on its own page that states the consequence."""
@@ -149,8 +180,12 @@ _CLIENT_ACTIONS = {
 
 
 @admin.register(Client)
-class ClientAdmin(TitledListMixin, admin.ModelAdmin):
+class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     list_title = "Clients"
+
+    def history_query(self, obj: Client) -> dict[str, Any]:
+        return {"client__id__exact": obj.pk}
+
     list_display = [
         "name",
         "client_id",
@@ -444,7 +479,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 end = now + form.cleaned_data["grace_period"]
                 valid = list(client.valid_secrets(now))
                 current = [
-                    {**row, "ends": min(row["secret"].valid_until or end, end)}
+                    {**row, "ends": end_by(row["secret"].valid_until, end)}
                     for row in self._secret_rows(client, now, valid)
                 ]
                 return self._page(
@@ -543,8 +578,12 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
+class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     list_title = "Scope catalogue"
+
+    def history_query(self, obj: Scope) -> dict[str, Any]:
+        return {"target": obj.name}
+
     list_display = ["name", "description", "client_count"]
     search_fields = ["name", "description"]
     actions = None  # bulk delete would bypass the in-use check and the audit trail
@@ -651,8 +690,12 @@ def _client_link(client: Client | None) -> str:
 
 
 @admin.register(ClientSecret)
-class ClientSecretAdmin(ReadOnlyAdmin):
+class ClientSecretAdmin(AuditTrailHistoryMixin, ReadOnlyAdmin):
     list_title = "Client secrets"
+
+    def history_query(self, obj: ClientSecret) -> dict[str, Any]:
+        return {"client__id__exact": obj.client_id}
+
     list_display = ["hint", "client_name", "state", "valid_until", "created_at", "created_by"]
     list_filter = [ExpiringFilter]
     list_select_related = ["client"]

@@ -145,6 +145,7 @@ def test_tokens_purge_deletes_expired_and_revoked_only():
     assert list(AccessToken.objects.all()) == [live]
 
 
+@pytest.mark.slow  # a subprocess
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -157,6 +158,28 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     )
     assert done.returncode != 0
     assert done.stderr.strip() == "CommandError: unknown client: gth_ci_nope"
+    too_long = subprocess.run(
+        [sys.executable, "manage.py", "client", "rotate", "gth_ci_nope", "--grace", "999999999999"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert too_long.returncode != 0
+    assert "Traceback" not in too_long.stderr
+    assert too_long.stderr == "CommandError: --grace: the grace period can be at most 30 days\n"
+    ttl = subprocess.run(
+        [sys.executable, "manage.py", "client", "create", "job", "--token-ttl", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (ttl.returncode, ttl.stdout, ttl.stderr) == (
+        2,
+        "",
+        "CommandError: --token-ttl must be between 1 and 86400\n",
+    )
     made = subprocess.run(
         [sys.executable, "manage.py", "client", "create", "job", "--json"],
         cwd=ROOT,

@@ -32,7 +32,7 @@ def test_create_records_owner_and_contact_and_show_json_returns_them():
 def test_a_contact_that_is_neither_email_nor_url_is_refused():
     with pytest.raises(CommandError) as refused:
         run("client", "create", "billing", "--contact", "call bob")
-    assert str(refused.value) == "Enter an email address or an http(s) URL."
+    assert str(refused.value) == "--contact: Enter an email address or an http(s) URL."
     assert not Client.objects.exists()
 
 

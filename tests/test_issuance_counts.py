@@ -97,6 +97,7 @@ def test_purge_every_runs_again_until_stopped_and_stops_quietly():
     ("args", "message"),
     [
         (["--every", "0"], "--every must be at least 1"),
+        (["--every", "soon"], "--every: expected a whole number, got 'soon'"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
@@ -106,6 +107,7 @@ def test_purge_options_are_checked(args, message):
     assert str(refused.value) == message
 
 
+@pytest.mark.slow  # a subprocess
 def test_purge_every_stops_on_sigterm_without_a_traceback(tmp_path):
     """As `docker stop` or systemd stop it: a real process, signalled while it waits for its next run."""
     import os

@@ -11,7 +11,10 @@ import pytest
 from tests import live
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs jq and curl")
+pytestmark = [
+    pytest.mark.slow,  # a live gunicorn and a bash subprocess
+    pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs jq and curl"),
+]
 
 
 def walkthrough() -> str:

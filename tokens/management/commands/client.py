@@ -12,7 +12,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from clients import credentials
-from clients.management.commands._cli import SubcommandCommand
+from clients.limits import MAX_TOKEN_TTL
+from clients.management.commands._cli import SubcommandCommand, grace, whole
 from clients.models import AuditEvent, Client
 from clients.services import (
     Actor,
@@ -89,7 +90,7 @@ class Command(SubcommandCommand):
         create.add_argument("--contact", default="", metavar="TEXT", help="An email address or an http(s) URL.")
         create.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE")
         create.add_argument("--introspect", action="store_true", help="May call the introspection endpoint.")
-        create.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
+        create.add_argument("--token-ttl", type=whole(1, MAX_TOKEN_TTL), default=None, metavar="SECONDS")
         create.add_argument("--json", action="store_true")
         update = sub.add_parser("update", help="Change a client's name, owner, contact or description.")
         update.add_argument("client_id")
@@ -97,7 +98,7 @@ class Command(SubcommandCommand):
             update.add_argument(f"--{option}", default=None, metavar="TEXT")
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
         rotate.add_argument("client_id")
-        rotate.add_argument("--grace", type=int, default=0, metavar="SECONDS")
+        rotate.add_argument("--grace", type=grace, default=timedelta(0), metavar="SECONDS")
         rotate.add_argument("--revoke-tokens", action="store_true", help="Also end every live token of the client now.")
         rotate.add_argument("--json", action="store_true")
         for name, text in (
@@ -178,12 +179,10 @@ class Command(SubcommandCommand):
             self._warn_duplicate_name(client)
         self.stdout.write(f"updated {client_id}")
 
-    def do_rotate(self, client_id: str, grace: int, revoke_tokens: bool, json: bool, **_: Any) -> None:
-        if grace < 0:
-            raise CommandError("--grace cannot be negative")
+    def do_rotate(self, client_id: str, grace: timedelta, revoke_tokens: bool, json: bool, **_: Any) -> None:
         new = client_rotate_secret(
             client=self._client(client_id),
-            grace=timedelta(seconds=grace),
+            grace=grace,
             revoke_tokens=revoke_tokens,
             actor=Actor.cli(),
         )

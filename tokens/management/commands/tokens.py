@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from clients.management.commands._cli import SubcommandCommand
+from clients.management.commands._cli import SubcommandCommand, whole
 from clients.services import Actor
 from tokens import throttle
 from tokens.models import AccessToken
@@ -22,18 +22,18 @@ class Command(SubcommandCommand):
         purge = sub.add_parser(
             "purge", help="Delete expired and revoked tokens (in batches) and expired failure counters."
         )
-        purge.add_argument("--batch-size", type=int, default=5000, metavar="ROWS")
+        purge.add_argument("--batch-size", type=whole(1), default=5000, metavar="ROWS")
         purge.add_argument(
-            "--every", type=int, default=None, metavar="SECONDS", help="Run again every SECONDS seconds, until stopped."
+            "--every",
+            type=whole(1),
+            default=None,
+            metavar="SECONDS",
+            help="Run again every SECONDS seconds, until stopped.",
         )
         revoke = sub.add_parser("revoke", help="Revoke one live token by the id `client tokens` shows.")
-        revoke.add_argument("token_id", type=int, metavar="TOKEN_ID")
+        revoke.add_argument("token_id", type=whole(1), metavar="TOKEN_ID")
 
     def do_purge(self, batch_size: int, every: int | None, **_: Any) -> None:
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
-        if every is not None and every < 1:
-            raise CommandError("--every must be at least 1")
         if every is None:
             self._purge(batch_size)
             return
