@@ -9,8 +9,18 @@ import factory
 from django.utils import timezone
 
 from clients import credentials
-from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope
 from tokens.models import AccessToken
+
+
+class ResourceServerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ResourceServer
+        django_get_or_create = ("identifier",)
+
+    identifier = factory.Sequence(lambda n: f"https://api-{n}.example.com")
+    name = factory.Sequence(lambda n: f"API {n}")
+    created_by = "factory"
 
 
 class ScopeFactory(factory.django.DjangoModelFactory):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from clients import credentials
 from clients.management.commands._cli import SubcommandCommand
+from clients.management.commands.resource import find as find_resource
 from clients.models import Client
 from clients.services import Actor, client_create, client_disable, client_enable, client_rotate_secret
 
@@ -21,6 +22,7 @@ def describe(client: Client) -> dict[str, Any]:
         "description": client.description,
         "scopes": client.scope_names(),
         "can_introspect": client.can_introspect,
+        "resource": client.resource_server.identifier if client.resource_server else None,
         "token_ttl": client.token_ttl,
         "is_active": client.is_active,
         "created_at": client.created_at.isoformat(),
@@ -47,6 +49,11 @@ class Command(SubcommandCommand):
         create.add_argument("--description", default="")
         create.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE")
         create.add_argument("--introspect", action="store_true", help="May call the introspection endpoint.")
+        create.add_argument(
+            "--resource",
+            metavar="IDENTIFIER",
+            help="With --introspect: the resource server it introspects for (without: a global introspector).",
+        )
         create.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
         create.add_argument("--json", action="store_true")
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
@@ -80,15 +87,21 @@ class Command(SubcommandCommand):
         description: str,
         scopes: list[str],
         introspect: bool,
+        resource: str | None,
         token_ttl: int | None,
         json: bool,
         **_: Any,
     ) -> None:
+        if resource is not None and not introspect:
+            raise CommandError(
+                "--resource names the resource server an introspecting client speaks for: add --introspect"
+            )
         new = client_create(
             name=name,
             description=description,
             scopes=scopes,
             can_introspect=introspect,
+            resource_server=find_resource(resource) if resource is not None else None,
             token_ttl=token_ttl,
             actor=Actor.cli(),
         )
@@ -98,6 +111,7 @@ class Command(SubcommandCommand):
             "name": new.client.name,
             "scopes": new.client.scope_names(),
             "can_introspect": new.client.can_introspect,
+            "resource": new.client.resource_server.identifier if new.client.resource_server else None,
             "token_ttl": new.client.token_ttl,
         }
         if json:
@@ -142,7 +156,7 @@ class Command(SubcommandCommand):
         self.stdout.write(f"enabled {client_id}")
 
     def do_list(self, json: bool, **_: Any) -> None:
-        clients = Client.objects.prefetch_related("scopes", "secrets")
+        clients = Client.objects.select_related("resource_server").prefetch_related("scopes", "secrets")
         if json:
             self.emit_json({"clients": [describe(c) for c in clients]})
             return
