@@ -28,7 +28,7 @@ from clients.services import (
     scope_create,
     scope_update,
 )
-from tests.factories import AccessTokenFactory, ClientFactory, ResourceServerFactory, ScopeFactory
+from tests.factories import AccessTokenFactory, ClientFactory, ResourceServerFactory
 from tests.test_resource_indicators import BILLING, ORDERS, World, seen_by, token_for
 from tokens.models import AccessToken
 
