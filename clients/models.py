@@ -141,6 +141,11 @@ class Scope(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def resource(self) -> str | None:
+        """The identifier of the resource server it belongs to; None for a global scope."""
+        return self.resource_server.identifier if self.resource_server_id is not None else None
+
 
 @dataclass(frozen=True)
 class Authentication:
@@ -267,6 +272,11 @@ class Client(models.Model):
 
     def scope_names(self) -> list[str]:
         return sorted(scope.name for scope in self.scopes.all())
+
+    @property
+    def resource(self) -> str | None:
+        """For an introspecting client: the identifier of the resource server it speaks for (None: global)."""
+        return self.resource_server.identifier if self.resource_server_id is not None else None
 
     def valid_secrets(self, now: datetime | None = None) -> models.QuerySet[ClientSecret]:
         now = now or timezone.now()
