@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -21,7 +19,6 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from clients import credentials
 from clients.models import Authentication, Client, Scope, is_resource_identifier
 from tokens import signals, throttle
 from tokens.exceptions import (
@@ -37,8 +34,9 @@ from tokens.exceptions import (
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken
-from tokens.oauth import ClientCredentials, Form, basic_challenge, client_credentials, parse_form
+from tokens.oauth import ClientCredentials, Form, basic_challenge, client_credentials, issuer, parse_form
 from tokens.openapi import OAuthSchema
+from tokens.outcome import Outcome, loggable_client_id
 
 log = logging.getLogger("gatehouse.oauth")
 
@@ -69,24 +67,6 @@ class _JSONOnly(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):  # type: ignore[no-untyped-def]
         return renderers[0], renderers[0].media_type
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What became of one OAuth request, for the access log and metrics (ops.middleware reads `request.oauth`)."""
-
-    endpoint: str
-    client_id: str = ""  # as presented; trust it only when `authenticated`
-    authenticated: bool = False
-    result: str = ""  # issued, active, inactive, revoked; or the OAuth error code
-    reason: str = ""  # why client authentication failed
-    address: str = ""  # the client's address as the throttle saw it (tokens.throttle.client_address)
-    quiet: bool = False  # a throttled failure: counted in the metrics, not logged line by line
-
-
-def loggable_client_id(value: str) -> str:
-    """The presented client id if it has the shape of one, so a secret pasted in its place is never logged."""
-    return value if credentials.is_client_id(value) else "(malformed)"
 
 
 class OAuthView(APIView):
@@ -273,11 +253,6 @@ class TokenView(OAuthView):
                 "scope": issued.scope,
             }
         )
-
-
-def issuer() -> str:
-    """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
-    return settings.GATEHOUSE_ISSUER
 
 
 class IntrospectionView(OAuthView):

@@ -16,7 +16,7 @@ def give_roles_the_resource_server_view(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clients', '0006_resource_servers_scope'),
+        ('clients', '0007_idempotency_key_to_api'),
     ]
 
     operations = [
