@@ -144,7 +144,7 @@ class Scope(models.Model):
     @property
     def resource(self) -> str | None:
         """The identifier of the resource server it belongs to; None for a global scope."""
-        return self.resource_server.identifier if self.resource_server_id is not None else None
+        return self.resource_server.identifier if self.resource_server is not None else None
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ class Client(models.Model):
     @property
     def resource(self) -> str | None:
         """For an introspecting client: the identifier of the resource server it speaks for (None: global)."""
-        return self.resource_server.identifier if self.resource_server_id is not None else None
+        return self.resource_server.identifier if self.resource_server is not None else None
 
     def valid_secrets(self, now: datetime | None = None) -> models.QuerySet[ClientSecret]:
         now = now or timezone.now()

@@ -283,7 +283,7 @@ def _lock_scopes(names: Iterable[str]) -> list[Scope]:
     missing = sorted(set(wanted) - {s.name for s in found})
     if missing:
         raise ValidationError(f"unknown scope: {', '.join(missing)}", code="unknown_scope")
-    owners = {s.resource_server_id for s in found} - {None}
+    owners = {s.resource_server_id for s in found if s.resource_server_id is not None}
     retired = set()
     if owners:
         retired = set(

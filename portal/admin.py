@@ -469,7 +469,7 @@ class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
     @admin.display(description="resource server", ordering="resource_server__identifier")
     def resource_group(self, obj: Scope) -> str:
         if obj.resource_server is None:
-            return format_html('<span class="gh-resource-global">global</span>')
+            return format_html('<span class="{}">global</span>', "gh-resource-global")
         return format_html(
             '<a href="{}">{}</a>',
             reverse("admin:clients_resourceserver_change", args=[obj.resource_server.pk]),
@@ -639,7 +639,9 @@ class ResourceServerAdmin(TitledListMixin, admin.ModelAdmin):
         if not clients:
             return "none"
         return format_html_join(
-            ", ", '<a href="{}">{}</a>', ((reverse("admin:clients_client_change", args=[c.pk]), str(c)) for c in clients)
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:clients_client_change", args=[c.pk]), str(c)) for c in clients),
         )
 
     @admin.display(description="record")
