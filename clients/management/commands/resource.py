@@ -66,10 +66,14 @@ class Command(SubcommandCommand):
         self.stdout.write(f"created resource server {created.identifier}")
 
     def do_list(self, json: bool, **_: Any) -> None:
-        servers = ResourceServer.objects.annotate(
-            n_scopes=Count("scopes", distinct=True),
-            n_introspectors=Count("introspectors", distinct=True, filter=Q(introspectors__is_active=True)),
-        ).prefetch_related("scopes", "introspectors")
+        servers = (
+            ResourceServer.objects.annotate(
+                n_scopes=Count("scopes", distinct=True),
+                n_introspectors=Count("introspectors", distinct=True, filter=Q(introspectors__is_active=True)),
+            )
+            .prefetch_related("scopes", "introspectors")
+            .order_by("identifier")
+        )  # Meta.ordering is not applied with GROUP BY
         if json:
             self.emit_json({"resource_servers": [describe(s) for s in servers]})
             return
