@@ -44,7 +44,7 @@ _GRANT = {
 # for, else by name, which group_concat follows) and the same conditions.
 _SQLITE_ROWS = (
     "SELECT sc.name AS name, COALESCE(r.identifier, '*') AS owner, r.identifier AS identifier,"
-    " r.retired_at AS retired_at, {granted} AS granted, {targeted} AS targeted"
+    " {granted} AS granted, {targeted} AS targeted"
     f" {_GRANT_ROWS} ORDER BY {{order}}"
 )
 _GRANTED = {
