@@ -28,6 +28,7 @@ log = logging.getLogger("gatehouse.api")
 _CODE_FIELDS = {
     "unknown_scope": "scopes",
     "negative_grace": "grace_seconds",
+    "grace_too_long": "grace_seconds",
     "resource_retired": "resource",
     "not_introspector": "resource",
 }

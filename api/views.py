@@ -62,6 +62,7 @@ from clients.models import (
     ResourceServer,
     Scope,
 )
+from tokens.addresses import client_address
 from tokens.models import Bearer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -107,7 +108,7 @@ class ApiViewSet(GenericViewSet):
         bearer = self.bearer()
         return services.Actor.api_client(
             bearer.client_id,
-            self.request.META.get("REMOTE_ADDR"),
+            client_address(self.request) or None,  # as the throttle and the access log name it
             scopes=bearer.scopes,
             caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk),
         )

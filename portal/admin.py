@@ -22,10 +22,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope, is_reserved_scope
+from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope, end_by, is_reserved_scope
 from portal.forms import (
     ClientRegisterForm,
     OnceGuard,
@@ -35,6 +36,7 @@ from portal.forms import (
     scope_groups,
 )
 from portal.sessions import sudo_prompt
+from tokens.addresses import client_address
 from tokens.models import AccessToken
 from tokens.oauth import issuer
 
@@ -48,7 +50,9 @@ EXPIRING_SOON = timedelta(days=7)
 
 
 def staff_actor(request: HttpRequest) -> services.Actor:
-    return services.Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+    """The logged-in staff member, from the address the lockout and the access log name (behind a trusted proxy,
+    the forwarded one)."""
+    return services.Actor.staff(request.user, client_address(request) or None)
 
 
 def grants_api_scope(scopes: Any) -> bool:
@@ -110,6 +114,33 @@ class TitledListMixin:
         return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
+class AuditTrailHistoryMixin:
+    """The audit trail is the portal's one history: Django's own LogEntry is never written (every change already
+    writes an AuditEvent in the services), and the HISTORY button opens the object's audit events."""
+
+    def history_query(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is None or not self.has_view_or_change_permission(request, obj):  # type: ignore[attr-defined]
+            raise Http404
+        query = urlencode(self.history_query(obj))
+        return HttpResponseRedirect(f"{reverse('admin:clients_auditevent_changelist')}?{query}")
+
+    def log_addition(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_change(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_deletion(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def log_deletions(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+
 @dataclass(frozen=True)
 class _Confirmable:
     """A one-click change on a client, confirmed on its own page that states the consequence."""
@@ -128,8 +159,12 @@ _CLIENT_ACTIONS = {
 
 
 @admin.register(Client)
-class ClientAdmin(TitledListMixin, admin.ModelAdmin):
+class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     list_title = "Clients"
+
+    def history_query(self, obj: Client) -> dict[str, Any]:
+        return {"client__id__exact": obj.pk}
+
     list_display = ["name", "client_id", "status", "scope_list", "can_introspect", "created_at"]
     list_filter = [StatusFilter, "scopes", "can_introspect"]
     search_fields = ["name", "client_id"]
@@ -379,7 +414,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 return self._secret_once(request, new, "Secret rotated")
             elif form.is_valid():
                 end = now + form.cleaned_data["grace_period"]
-                current = [{"secret": s, "ends": min(s.valid_until or end, end)} for s in client.valid_secrets(now)]
+                current = [{"secret": s, "ends": end_by(s.valid_until, end)} for s in client.valid_secrets(now)]
                 return self._page(
                     request, "rotate_confirm.html", "Confirm rotation", client=client, form=form, once=nonce,
                     current=current, end=end, immediate=end <= now,
@@ -453,8 +488,12 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
+class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     list_title = "Scope catalogue"
+
+    def history_query(self, obj: Scope) -> dict[str, Any]:
+        return {"target": obj.name}
+
     # Grouped by resource server: global scopes first, then each resource server's, by identifier.
     list_display = ["resource_group", "name", "description", "client_count"]
     list_display_links = ["name"]
@@ -585,11 +624,15 @@ class ScopeAdmin(TitledListMixin, admin.ModelAdmin):
 
 
 @admin.register(ResourceServer)
-class ResourceServerAdmin(TitledListMixin, admin.ModelAdmin):
+class ResourceServerAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     """Resource servers: registering, changing and retiring one is privileged (clients.grant_privileged_access, on
     top of the model permissions), like granting the introspection privilege: the services check it again."""
 
     list_title = "Resource servers"
+
+    def history_query(self, obj: ResourceServer) -> dict[str, Any]:
+        return {"target": obj.identifier}
+
     list_display = ["identifier", "name", "owner", "status", "scope_count", "introspector_count"]
     search_fields = ["identifier", "name", "owner"]
     actions = None
@@ -757,8 +800,12 @@ def _client_link(client: Client | None) -> str:
 
 
 @admin.register(ClientSecret)
-class ClientSecretAdmin(ReadOnlyAdmin):
+class ClientSecretAdmin(AuditTrailHistoryMixin, ReadOnlyAdmin):
     list_title = "Client secrets"
+
+    def history_query(self, obj: ClientSecret) -> dict[str, Any]:
+        return {"client__id__exact": obj.client_id}
+
     list_display = ["hint", "client_name", "state", "valid_until", "created_at", "created_by"]
     list_filter = [ExpiringFilter]
     list_select_related = ["client"]

@@ -18,12 +18,15 @@ from django.db import connection
 from clients import services
 from clients.models import Scope
 from tests.factories import ClientFactory, ResourceServerFactory, ScopeFactory
-from tests.harness import current_database_url, running
+from tests.live import current_database_url, running
 from tests.test_authority_races import CLI, MINTERS, introspect_all
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
-)
+pytestmark = [
+    pytest.mark.slow,  # live gunicorn instances
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
+    ),
+]
 
 ORDERS = "https://orders.example.com"
 BILLING = "https://billing.example.com"

@@ -15,7 +15,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Max, Q
 
 from clients import credentials
-from clients.models import Client, ClientSecret
+from clients.models import VALID_SECRET_SQL, Client, ClientSecret
 
 # Granting: the client's scopes with the resource server each belongs to (NULL: a global scope), each marked
 # `granted` (what the token receives) and `targeted` (a named resource this client holds a scope of). The token
@@ -66,15 +66,19 @@ _GRANTED = {
         "targets": f"(SELECT count(DISTINCT identifier) FROM ({_SQLITE_ROWS}) WHERE targeted)",
     },
 }
-_ISSUE_SQL = """
+_ISSUE_SQL = (
+    """
 INSERT INTO tokens_accesstoken
     (digest, client_id, secret_id, scope, scope_resources, audience, issued_at, expires_at, generation)
 SELECT %(token)s, c.id, s.id, {scope}, {owners}, {audience}, %(now)s, %(now)s + c.token_ttl, c.generation
 FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id {lateral}
-WHERE s.digest = %(secret)s AND c.client_id = %(client_id)s AND c.is_active
-    AND (s.valid_until IS NULL OR s.valid_until > %(at)s){check}
+WHERE s.digest = %(secret)s AND c.client_id = %(client_id)s AND c.is_active AND """
+    # The one definition of a valid secret, with its `now` as this statement's named parameter.
+    + VALID_SECRET_SQL.format(alias="s").replace("%s", "%(at)s")
+    + """{check}
 RETURNING scope, expires_at
 """
+)
 GLOBAL = "*"  # the resource server of a global scope, in AccessToken.scope_resources
 
 # What makes a token live, the one rule every reader applies (tokens `t`, its client `tc`, the secret that minted it
@@ -102,7 +106,7 @@ FROM clients_clientsecret rs
 JOIN clients_client rc ON rc.id = rs.client_id
 LEFT JOIN clients_resourceserver rr ON rr.id = rc.resource_server_id
 LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
-WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
+WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND {VALID_SECRET_SQL.format(alias="rs")}
 """
 
 _BEARER_SQL = f"""

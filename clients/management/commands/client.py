@@ -7,7 +7,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from clients import credentials
-from clients.management.commands._cli import SubcommandCommand
+from clients.limits import MAX_TOKEN_TTL
+from clients.management.commands._cli import SubcommandCommand, grace, whole
 from clients.management.commands.resource import find as find_resource
 from clients.models import Client
 from clients.services import Actor, client_create, client_disable, client_enable, client_rotate_secret
@@ -54,11 +55,11 @@ class Command(SubcommandCommand):
             metavar="IDENTIFIER",
             help="With --introspect: the resource server it introspects for (without: a global introspector).",
         )
-        create.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
+        create.add_argument("--token-ttl", type=whole(1, MAX_TOKEN_TTL), default=None, metavar="SECONDS")
         create.add_argument("--json", action="store_true")
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
         rotate.add_argument("client_id")
-        rotate.add_argument("--grace", type=int, default=0, metavar="SECONDS")
+        rotate.add_argument("--grace", type=grace, default=timedelta(0), metavar="SECONDS")
         rotate.add_argument("--revoke-tokens", action="store_true", help="Also end every live token of the client now.")
         rotate.add_argument("--json", action="store_true")
         for name, text in (
@@ -121,12 +122,10 @@ class Command(SubcommandCommand):
         self.stdout.write(f"client_secret: {payload['client_secret']}")
         self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
 
-    def do_rotate(self, client_id: str, grace: int, revoke_tokens: bool, json: bool, **_: Any) -> None:
-        if grace < 0:
-            raise CommandError("--grace cannot be negative")
+    def do_rotate(self, client_id: str, grace: timedelta, revoke_tokens: bool, json: bool, **_: Any) -> None:
         new = client_rotate_secret(
             client=self._client(client_id),
-            grace=timedelta(seconds=grace),
+            grace=grace,
             revoke_tokens=revoke_tokens,
             actor=Actor.cli(),
         )
