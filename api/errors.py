@@ -20,12 +20,18 @@ from rest_framework.response import Response
 
 from api.authentication import REALM, InsufficientScope, InvalidToken, MissingToken
 from api.services import IdempotencyKeyReused
-from clients.services import CallerRevoked, ReservedScope, ScopeInUse, ScopeNotHeld
+from clients.services import CallerRevoked, ReservedScope, ResourceInUse, ScopeInUse, ScopeNotHeld
 
 log = logging.getLogger("gatehouse.api")
 
 # Which request field a service's ValidationError code is about.
-_CODE_FIELDS = {"unknown_scope": "scopes", "negative_grace": "grace_seconds", "grace_too_long": "grace_seconds"}
+_CODE_FIELDS = {
+    "unknown_scope": "scopes",
+    "negative_grace": "grace_seconds",
+    "grace_too_long": "grace_seconds",
+    "resource_retired": "resource",
+    "not_introspector": "resource",
+}
 # DRF's exception codes, renamed where ours say more.
 _CODES = {"parse_error": "invalid_request", "invalid": "invalid_request", "not_authenticated": "unauthorized"}
 
@@ -100,6 +106,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ScopeInUse):
         holders = [{"client_id": c.client_id, "name": c.name} for c in exc.holders]
         return Response(error_body("scope_in_use", exc.messages[0], held_by=holders), status=409)
+    if isinstance(exc, ResourceInUse):
+        holders = [{"client_id": c.client_id, "name": c.name} for c in exc.holders]
+        return Response(error_body("resource_in_use", exc.messages[0], held_by=holders), status=409)
     if isinstance(exc, IdempotencyKeyReused):
         return Response(error_body("idempotency_key_reused", str(exc)), status=422)
     if isinstance(exc, DjangoValidationError):

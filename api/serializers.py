@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clients.limits import MAX_TOKEN_TTL
-from clients.models import AuditEvent, Client, ClientSecret, validate_grace
+from clients.models import MAX_RESOURCE_IDENTIFIER, AuditEvent, Client, ClientSecret, ResourceServer, validate_grace
 from tokens.models import AccessToken
 from tokens.usage import SecretUsage, secret_usage
 
@@ -68,14 +68,71 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+def _resource_field(**kwargs: Any) -> Text:
+    return Text(max_length=MAX_RESOURCE_IDENTIFIER, allow_null=True, **kwargs)
+
+
 class ScopeSerializer(StrictSerializer):
     name = Text(max_length=128)
     description = Text(max_length=10000, allow_blank=True, required=False, default="")
+    resource = _resource_field(
+        required=False,
+        default=None,
+        help_text="The identifier of the resource server the scope belongs to; null for a global scope.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
 
 class ScopeUpdateSerializer(StrictSerializer):
-    description = Text(max_length=10000, allow_blank=True)
+    description = Text(max_length=10000, allow_blank=True, required=False)
+    resource = _resource_field(
+        required=False,
+        help_text="Move the scope to this resource server (null: make it global). Ends the live tokens of every "
+        "client holding it; needs gatehouse:resource-servers:write and the scope itself.",
+    )
+
+
+class ResourceServerSerializer(serializers.Serializer):
+    identifier = serializers.CharField(read_only=True, help_text="An absolute URI without a fragment (RFC 8707).")
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    owner = serializers.CharField(read_only=True)
+    status = serializers.SerializerMethodField()
+    scopes = serializers.SerializerMethodField(help_text="The scopes that belong to it.")
+    introspectors = serializers.SerializerMethodField(help_text="Client ids of the clients introspecting for it.")
+    created_at = serializers.DateTimeField(read_only=True)
+    created_by = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    retired_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=["active", "retired"]))
+    def get_status(self, resource_server: ResourceServer) -> str:
+        return "active" if resource_server.is_active else "retired"
+
+    def get_scopes(self, resource_server: ResourceServer) -> list[str]:
+        return sorted(scope.name for scope in resource_server.scopes.all())
+
+    def get_introspectors(self, resource_server: ResourceServer) -> list[str]:
+        return sorted(client.client_id for client in resource_server.introspectors.all())
+
+
+class ResourceServerPatchSerializer(StrictSerializer):
+    name = Text(max_length=200, required=False)
+    description = Text(max_length=10000, allow_blank=True, required=False)
+    owner = Text(max_length=200, allow_blank=True, required=False)
+
+
+class ResourceServerCreateSerializer(ResourceServerPatchSerializer):
+    identifier = Text(max_length=MAX_RESOURCE_IDENTIFIER, help_text="e.g. https://orders.example.com; never changes.")
+    name = Text(max_length=200)
+    description = Text(max_length=10000, allow_blank=True, default="")
+    owner = Text(max_length=200, allow_blank=True, default="")
+
+
+class ResourceServerReplaceSerializer(ResourceServerPatchSerializer):
+    name = Text(max_length=200)
+    description = Text(max_length=10000, allow_blank=True, default="")
+    owner = Text(max_length=200, allow_blank=True, default="")
 
 
 class ClientSerializer(serializers.Serializer):
@@ -86,6 +143,11 @@ class ClientSerializer(serializers.Serializer):
     contact = serializers.CharField(read_only=True, help_text="An email address or an http(s) URL.")
     scopes = serializers.SerializerMethodField()
     can_introspect = serializers.BooleanField(read_only=True)
+    resource = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="For a client that may introspect: the resource server it speaks for (null: a global introspector).",
+    )
     token_ttl = serializers.IntegerField(read_only=True, help_text="Lifetime of its tokens, in seconds.")
     status = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -116,6 +178,11 @@ class ClientPatchSerializer(StrictSerializer):
     contact = Text(max_length=254, allow_blank=True, required=False, help_text="An email address or an http(s) URL.")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, required=False)
     can_introspect = Flag(required=False)
+    resource = _resource_field(
+        required=False,
+        help_text="With can_introspect: the resource server it introspects for; null: a global introspector "
+        "(needs gatehouse:admin).",
+    )
     token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL, required=False)
 
 
@@ -126,6 +193,7 @@ class ClientCreateSerializer(ClientPatchSerializer):
     contact = Text(max_length=254, allow_blank=True, default="", help_text="An email address or an http(s) URL.")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST, default=list)
     can_introspect = Flag(default=False)
+    resource = _resource_field(default=None, help_text="With can_introspect: the resource server it introspects for.")
     token_ttl = Whole(
         min_value=1, max_value=MAX_TOKEN_TTL, required=False, help_text="Default: GATEHOUSE_DEFAULT_TOKEN_TTL."
     )
@@ -140,6 +208,7 @@ class ClientReplaceSerializer(ClientPatchSerializer):
     contact = Text(max_length=254, allow_blank=True, default="")
     scopes = serializers.ListField(child=Text(max_length=128), max_length=MAX_SCOPES_PER_REQUEST)
     can_introspect = Flag()
+    resource = _resource_field(default=None, help_text="With can_introspect: the resource server it introspects for.")
     token_ttl = Whole(min_value=1, max_value=MAX_TOKEN_TTL)
 
 

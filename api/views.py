@@ -40,6 +40,10 @@ from api.serializers import (
     ClientSerializer,
     ErrorSerializer,
     PageSerializer,
+    ResourceServerCreateSerializer,
+    ResourceServerPatchSerializer,
+    ResourceServerReplaceSerializer,
+    ResourceServerSerializer,
     RotatedSerializer,
     RotateSerializer,
     ScopeSerializer,
@@ -50,7 +54,17 @@ from api.serializers import (
     TokensRevokedSerializer,
 )
 from clients import services
-from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope
+from clients.models import (
+    AUDIT_READ,
+    CLIENTS_READ,
+    CLIENTS_WRITE,
+    RESOURCE_SERVERS_WRITE,
+    AuditEvent,
+    Client,
+    ClientSecret,
+    ResourceServer,
+    Scope,
+)
 from tokens.addresses import client_address
 from tokens.models import AccessToken, Bearer
 from tokens.services import token_revoke
@@ -121,7 +135,19 @@ class ApiViewSet(GenericViewSet):
 def _body(serializer_class: type[drf_serializers.Serializer], request: Request) -> dict[str, Any]:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    fields = dict(serializer.validated_data)
+    if "resource" in fields:  # an identifier in the API, a registry row for the services
+        fields["resource_server"] = _resource_server(fields.pop("resource"))
+    return fields
+
+
+def _resource_server(identifier: str | None) -> ResourceServer | None:
+    if identifier is None:
+        return None
+    found = ResourceServer.objects.filter(identifier=identifier).first()
+    if found is None:
+        raise drf_serializers.ValidationError({"resource": [f"no resource server {identifier}"]})
+    return found
 
 
 @extend_schema_view(
@@ -135,7 +161,7 @@ def _body(serializer_class: type[drf_serializers.Serializer], request: Request) 
 class ClientViewSet(ApiViewSet):
     """Clients: register, read, change, disable and enable them, rotate and retire their secrets."""
 
-    queryset = Client.objects.prefetch_related("scopes")
+    queryset = Client.objects.select_related("resource_server").prefetch_related("scopes")
     serializer_class = ClientSerializer
     lookup_field = "client_id"
     lookup_value_regex = "[^/]+"
@@ -340,7 +366,7 @@ class ClientViewSet(ApiViewSet):
 class ScopeViewSet(ApiViewSet):
     """The scope catalogue. Reading needs gatehouse:clients:read, changing it gatehouse:clients:write."""
 
-    queryset = Scope.objects.all()
+    queryset = Scope.objects.select_related("resource_server")
     serializer_class = ScopeSerializer
     lookup_field = "name"
     lookup_value_regex = "[^\\n]+"  # scope names may contain "/", never a newline
@@ -359,7 +385,7 @@ class ScopeViewSet(ApiViewSet):
         return Response(ScopeSerializer(scope).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change a scope's description",
+        summary="Change a scope's description, or move it to another resource server",
         request=ScopeUpdateSerializer,
         responses={200: ScopeSerializer, **errors(404)},
     )
@@ -370,7 +396,7 @@ class ScopeViewSet(ApiViewSet):
         return Response(ScopeSerializer(scope).data)
 
     @extend_schema(
-        summary="Change a scope's description",
+        summary="Change a scope's description, or move it to another resource server",
         request=ScopeUpdateSerializer,
         responses={200: ScopeSerializer, **errors(404)},
     )
@@ -385,6 +411,77 @@ class ScopeViewSet(ApiViewSet):
     def destroy(self, request: Request, name: str) -> Response:
         services.scope_delete(scope=self.get_object(), actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List resource servers",
+        parameters=[PageSerializer],
+        responses={200: ResourceServerSerializer(many=True), **errors()},
+    ),
+    retrieve=extend_schema(summary="Show a resource server", responses={200: ResourceServerSerializer, **errors(404)}),
+)
+class ResourceServerViewSet(ApiViewSet):
+    """Resource servers (RFC 8707): reading needs gatehouse:clients:read, changing them
+    gatehouse:resource-servers:write. The identifier is the last part of the path (it contains slashes)."""
+
+    queryset = ResourceServer.objects.prefetch_related("scopes", "introspectors")
+    serializer_class = ResourceServerSerializer
+    lookup_field = "identifier"
+    lookup_value_regex = "[^\\n]+"
+    write_scope = RESOURCE_SERVERS_WRITE
+
+    def list(self, request: Request) -> Response:
+        self.filters(PageSerializer)
+        return self.page(self.get_queryset(), ResourceServerSerializer)
+
+    def retrieve(self, request: Request, identifier: str) -> Response:
+        return Response(ResourceServerSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Register a resource server",
+        request=ResourceServerCreateSerializer,
+        responses={201: ResourceServerSerializer, **errors()},
+    )
+    def create(self, request: Request) -> Response:
+        fields = _body(ResourceServerCreateSerializer, request)
+        created = services.resource_server_create(actor=self.actor(), **fields)
+        return Response(ResourceServerSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    def _update(self, request: Request, serializer_class: type[drf_serializers.Serializer]) -> Response:
+        resource_server = self.get_object()
+        fields = _body(serializer_class, request)
+        changed = services.resource_server_update(resource_server=resource_server, actor=self.actor(), **fields)
+        return Response(ResourceServerSerializer(changed).data)
+
+    @extend_schema(
+        summary="Change some of a resource server's name, description and owner",
+        request=ResourceServerPatchSerializer,
+        responses={200: ResourceServerSerializer, **errors(404)},
+    )
+    def partial_update(self, request: Request, identifier: str) -> Response:
+        return self._update(request, ResourceServerPatchSerializer)
+
+    @extend_schema(
+        summary="Replace a resource server's name, description and owner",
+        request=ResourceServerReplaceSerializer,
+        responses={200: ResourceServerSerializer, **errors(404)},
+    )
+    def update(self, request: Request, identifier: str) -> Response:
+        return self._update(request, ResourceServerReplaceSerializer)
+
+    @extend_schema(
+        summary="Retire a resource server",
+        description=(
+            "Refused with 409 resource_in_use while clients hold one of its scopes (`held_by` lists them). Once "
+            "retired it stays listed (status retired): no token can name it, its scopes cannot be granted."
+        ),
+        request=None,
+        responses={200: ResourceServerSerializer, **errors(404, 409)},
+    )
+    def destroy(self, request: Request, identifier: str) -> Response:
+        retired = services.resource_server_retire(resource_server=self.get_object(), actor=self.actor())
+        return Response(ResourceServerSerializer(retired).data)
 
 
 @extend_schema_view(

@@ -78,6 +78,14 @@ if [[ $have_project == 1 ]]; then
   proj_token_url=$(python3 -c 'import sys,json;print(json.loads(sys.argv[1])["token_endpoint"])' "$proj_meta")
   proj_intro_url=$(python3 -c 'import sys,json;print(json.loads(sys.argv[1])["introspection_endpoint"])' "$proj_meta")
   proj_tok=$(curl -s -u "$proj_cred" -d grant_type=client_credentials "$proj_token_url" | tok)
+  # The same with audience in play (RFC 8707): a scope of a resource server, `resource` on the token request, an
+  # introspecting client bound to that resource server (skipped on a checkout without the `resource` command).
+  if "$py" manage.py resource create https://bench.example.com --name bench >/dev/null 2>&1; then
+    "$py" manage.py scope create bench.aud --resource https://bench.example.com >/dev/null 2>&1 || true
+    proj_aud_cred=$("$py" manage.py client create bench-aud --scope bench.aud --json | python3 -c 'import sys,json;t=sys.stdin.read();d=json.loads(t[t.index("{"):]);print(d["client_id"]+":"+d["client_secret"])')
+    proj_aud_rs=$("$py" manage.py client create bench-aud-rs --introspect --resource https://bench.example.com --json | python3 -c 'import sys,json;t=sys.stdin.read();d=json.loads(t[t.index("{"):]);print(d["client_id"]+":"+d["client_secret"])')
+    proj_aud_tok=$(curl -s -u "$proj_aud_cred" -d grant_type=client_credentials -d resource=https://bench.example.com "$proj_token_url" | tok)
+  fi
 fi
 
 # name|url|body|authorization
@@ -90,6 +98,10 @@ cases=(
 if [[ $have_project == 1 ]]; then
   cases+=("token project|$proj_token_url|grant_type=client_credentials|Basic $(b64 "$proj_cred")"
           "introspect project|$proj_intro_url|token=$proj_tok|Basic $(b64 "$proj_rs")")
+  if [[ -n ${proj_aud_tok:-} ]]; then
+    cases+=("token project-aud|$proj_token_url|grant_type=client_credentials&resource=https%3A%2F%2Fbench.example.com|Basic $(b64 "$proj_aud_cred")"
+            "introspect project-aud|$proj_intro_url|token=$proj_aud_tok|Basic $(b64 "$proj_aud_rs")")
+  fi
 fi
 for r in $(seq "$rounds"); do
   for c in "${cases[@]}"; do
@@ -113,7 +125,8 @@ for (ep, server), rs in rows.items():
     med[(ep, server)] = m["rps"]
     print(f"{ep:<11} {server:<12} {m['rps']:>9.1f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {int(max(r['non2xx_or_errors'] for r in rs)):>7}")
 for ep in ("token", "introspect"):
-    p, f, d = med.get((ep, "project")), med.get((ep, "floor")), med.get((ep, "dot-vanilla"))
-    if p is not None and f and d:
-        print(f"RATIO {ep}: project/floor={p / f:.2f} project/dot-vanilla={p / d:.1f}")
+    for project in ("project", "project-aud"):
+        p, f, d = med.get((ep, project)), med.get((ep, "floor")), med.get((ep, "dot-vanilla"))
+        if p is not None and f and d:
+            print(f"RATIO {ep}: {project}/floor={p / f:.2f} {project}/dot-vanilla={p / d:.1f}")
 PY

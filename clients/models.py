@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -101,6 +102,59 @@ def end_by(valid_until: datetime | None, end: datetime) -> datetime:
     return end if valid_until is None or valid_until > end else valid_until
 
 
+# RFC 8707 section 2: a resource indicator is an absolute URI (RFC 3986 section 4.3) without a fragment. Gatehouse
+# also keeps it to printable ASCII without spaces: tokens store their audience as identifiers separated by spaces.
+RESOURCE_IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21\x22\x24-\x7E]+$"
+MAX_RESOURCE_IDENTIFIER = 255
+
+
+def is_resource_identifier(value: str) -> bool:
+    return len(value) <= MAX_RESOURCE_IDENTIFIER and re.fullmatch(RESOURCE_IDENTIFIER_PATTERN, value) is not None
+
+
+class ResourceServer(models.Model):
+    """An API that accepts Gatehouse tokens (RFC 8707's "resource"): it owns scopes, and tokens name it as audience.
+
+    The identifier never changes and is never reused (retired rows stay), so a token's stored audience always
+    means what it meant when the token was issued.
+    """
+
+    identifier = models.CharField(
+        max_length=MAX_RESOURCE_IDENTIFIER,
+        unique=True,
+        validators=[
+            RegexValidator(
+                RESOURCE_IDENTIFIER_PATTERN,
+                "A resource identifier is an absolute URI without a fragment or spaces, e.g. https://orders.example.com.",
+            )
+        ],
+        help_text="An absolute URI without a fragment (RFC 8707), e.g. https://orders.example.com. It never changes.",
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.CharField(max_length=200, blank=True, help_text="The team or person answering for it.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retired_by = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["identifier"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(identifier__regex=RESOURCE_IDENTIFIER_PATTERN), name="resource_identifier_rfc8707"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.identifier
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None
+
+
 class Scope(models.Model):
     name = models.CharField(
         max_length=128,
@@ -113,6 +167,14 @@ class Scope(models.Model):
         ],
     )
     description = models.TextField(blank=True)
+    resource_server = models.ForeignKey(
+        ResourceServer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="scopes",
+        help_text="The resource server this scope belongs to; empty for a global scope.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -130,6 +192,11 @@ class Scope(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def resource(self) -> str | None:
+        """The identifier of the resource server it belongs to; None for a global scope."""
+        return self.resource_server.identifier if self.resource_server is not None else None
 
 
 @dataclass(frozen=True)
@@ -158,6 +225,19 @@ class ClientManager(models.Manager["Client"]):
     def named(self, name: str) -> models.QuerySet[Client]:
         """Clients with this name, ignoring case: names need not be unique, but a duplicate earns a warning."""
         return self.filter(name__iexact=name)
+
+    def unusable_resources(self, client_pk: int, identifiers: list[str]) -> list[str]:
+        """Of the `resource` values of a refused token request, those that are not an active resource server this
+        client holds a scope of (RFC 8707 invalid_target). For the error answer only: the grant itself is checked
+        in the token INSERT."""
+        usable = set(
+            Scope.objects.filter(
+                clients=client_pk,
+                resource_server__identifier__in=identifiers,
+                resource_server__retired_at__isnull=True,
+            ).values_list("resource_server__identifier", flat=True)
+        )
+        return [identifier for identifier in identifiers if identifier not in usable]
 
     def authenticate(self, client_id: str, secret: str, *, now: datetime) -> Authentication:
         """Check a presented client id and secret against the valid secrets of an active client."""
@@ -202,6 +282,15 @@ class Client(models.Model):
     can_introspect = models.BooleanField(
         "may introspect", default=False, help_text="Resource servers may call the introspection endpoint."
     )
+    resource_server = models.ForeignKey(
+        ResourceServer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="introspectors",
+        help_text="For a client that may introspect: the resource server it speaks for. Empty: a global "
+        "introspector (a gateway), which sees every token.",
+    )
     token_ttl = models.PositiveIntegerField(
         "token lifetime (seconds)",
         default=default_token_ttl,
@@ -227,6 +316,10 @@ class Client(models.Model):
             models.CheckConstraint(
                 condition=Q(token_ttl__gte=1, token_ttl__lte=MAX_TOKEN_TTL), name="client_token_ttl_range"
             ),
+            # Only an introspecting client speaks for a resource server.
+            models.CheckConstraint(
+                condition=Q(can_introspect=True) | Q(resource_server__isnull=True), name="client_resource_introspects"
+            ),
         ]
         permissions = [
             ("rotate_client_secret", "Can rotate and retire client secrets"),
@@ -238,6 +331,11 @@ class Client(models.Model):
 
     def scope_names(self) -> list[str]:
         return sorted(scope.name for scope in self.scopes.all())
+
+    @property
+    def resource(self) -> str | None:
+        """For an introspecting client: the identifier of the resource server it speaks for (None: global)."""
+        return self.resource_server.identifier if self.resource_server is not None else None
 
     def valid_secrets(self, now: datetime | None = None) -> models.QuerySet[ClientSecret]:
         return self.secrets.filter(ClientSecret.valid_at(now or timezone.now()))

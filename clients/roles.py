@@ -20,6 +20,7 @@ VIEW = [
     ("clients", "view_clientsecret"),
     ("clients", "view_scope"),
     ("clients", "view_auditevent"),
+    ("clients", "view_resourceserver"),
 ]
 ROLES: dict[str, list[tuple[str, str]]] = {
     "Auditor": VIEW,
@@ -51,8 +52,11 @@ def sync_roles(apps: Any = global_apps) -> None:
     permission_model = apps.get_model("auth", "Permission")
     for name, wanted in ROLES.items():
         group, _ = group_model.objects.get_or_create(name=name)
+        # An early migration runs this before later ones made some models: their permissions are added by the
+        # migration that makes them (e.g. 0007_resource_servers), which runs this again.
         permissions = [
-            permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            permission
             for app_label, codename in wanted
+            for permission in permission_model.objects.filter(content_type__app_label=app_label, codename=codename)
         ]
         group.permissions.set(permissions)

@@ -27,6 +27,7 @@ from clients.models import (
     AuditEvent,
     Client,
     ClientSecret,
+    ResourceServer,
     Scope,
     end_by,
     is_reserved_scope,
@@ -55,7 +56,9 @@ class Actor:
     `unlimited` actors grant any scope and the introspection privilege: the command line (whoever runs manage.py
     holds the database credentials anyway), staff with `clients.grant_privileged_access`, API tokens carrying
     gatehouse:admin. Otherwise staff hold every scope outside the gatehouse: namespace, and an API caller exactly the
-    scopes in its token (`scopes`); the introspection privilege needs `manages_introspection`.
+    scopes in its token (`scopes`). `manages_introspection` is the privilege over resource servers: managing them,
+    their scopes' assignment and the clients that introspect for one of them. A global introspector (which sees
+    every token at every resource server) is a privilege of its own: only `unlimited` actors grant or manage one.
     """
 
     type: str
@@ -131,6 +134,18 @@ class ScopeNotHeld(PermissionDenied):
 
 
 INTROSPECTION = "may introspect"  # how the introspection privilege is named in a staff refusal
+GLOBAL_INTROSPECTION = "global introspection"  # and the global introspector's
+
+
+class ResourceInUse(ValidationError):
+    def __init__(self, resource_server: ResourceServer, holders: list[Client]) -> None:
+        self.holders = holders
+        names = ", ".join(f"{c.name} ({c.client_id})" for c in holders)
+        super().__init__(
+            f"resource server {resource_server.identifier} still has scopes held by {len(holders)} client(s): {names}; "
+            "take those scopes away from them (which ends their tokens) or move the scopes first",
+            code="resource_in_use",
+        )
 
 
 class ReservedScope(PermissionDenied):
@@ -150,27 +165,47 @@ class CallerRevoked(PermissionDenied):
 
 
 def authorize(
-    actor: Actor, *, client: Client | None = None, scopes: Iterable[str] = (), can_introspect: bool = False
+    actor: Actor,
+    *,
+    client: Client | None = None,
+    scopes: Iterable[str] = (),
+    can_introspect: bool = False,
+    introspects_for: ResourceServer | None = None,
 ) -> None:
     """The grant rule: refuse unless the actor may manage `client` as it is and grant every named scope (held by
-    name, whether the scope exists or not) and, when asked, the introspection privilege.
+    name, whether the scope exists or not) and, when asked, the introspection privilege: for `introspects_for`, or
+    global (None), which is a privilege of its own.
 
     The services call it inside the writing transaction, after locking what they check; the portal's forms call it
     beforehand only to show the refusal next to the field.
     """
     if client is not None:
         missing = {name for name in client.scope_names() if not actor.holds(name)}
-        if client.can_introspect and not actor.manages_introspection:
-            missing.add(_introspection_needs(actor))
+        if client.can_introspect:
+            missing |= _introspection_missing(actor, bound=client.resource_server_id is not None)
         if missing:
             raise ScopeNotHeld(missing, f"managing client {client.client_id}", actor)
     missing = {name for name in scopes if not actor.holds(name)}
-    if can_introspect and not actor.manages_introspection:
-        missing.add(_introspection_needs(actor))
+    if can_introspect:
+        missing |= _introspection_missing(actor, bound=introspects_for is not None)
     if missing:
         raise ScopeNotHeld(
             missing, "granting these scopes" if scopes else "granting the introspection privilege", actor
         )
+
+
+def authorize_resource_servers(actor: Actor, doing: str) -> None:
+    """Managing resource servers (and which scopes belong to them) is the introspection privilege's."""
+    if not actor.manages_introspection:
+        raise ScopeNotHeld({_introspection_needs(actor)}, doing, actor)
+
+
+def _introspection_missing(actor: Actor, *, bound: bool) -> set[str]:
+    if not bound:
+        if actor.unlimited:
+            return set()
+        return {GLOBAL_INTROSPECTION if actor.scopes is None else ADMIN_SCOPE}
+    return set() if actor.manages_introspection else {_introspection_needs(actor)}
 
 
 def _introspection_needs(actor: Actor) -> str:
@@ -192,9 +227,9 @@ def _lock_caller(actor: Actor) -> None:
     _lock_rows(actor, None)
 
 
-def _lock_rows(actor: Actor, client_pk: int | None) -> dict[int, Client]:
+def _lock_rows(actor: Actor, client_pk: int | None, others: Iterable[int] = ()) -> dict[int, Client]:
     caller = actor.caller
-    pks = {pk for pk in (client_pk, caller.client_pk if caller else None) if pk is not None}
+    pks = {pk for pk in (client_pk, caller.client_pk if caller else None, *others) if pk is not None}
     if not pks:
         return {}
     rows = {c.pk: c for c in Client.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
@@ -242,13 +277,38 @@ def _audit(
 
 def _lock_scopes(names: Iterable[str]) -> list[Scope]:
     """The named scopes, locked until commit so that a concurrent scope_delete waits for this grant (and then
-    finds the scope held) or deletes first (and this grant finds the scope unknown)."""
+    finds the scope held) or deletes first (and this grant finds the scope unknown). A scope of a retired resource
+    server is refused: resource_server_retire locks its scopes before it looks for holders, so it either waits for
+    this grant (and then refuses to retire) or retires first (and this grant, reading after the lock, sees it)."""
     wanted = sorted(set(names))
-    found = list(Scope.objects.select_for_update().filter(name__in=wanted).order_by("pk"))
+    found = list(Scope.objects.select_for_update(of=("self",)).filter(name__in=wanted).order_by("pk"))
     missing = sorted(set(wanted) - {s.name for s in found})
     if missing:
         raise ValidationError(f"unknown scope: {', '.join(missing)}", code="unknown_scope")
+    owners = {s.resource_server_id for s in found if s.resource_server_id is not None}
+    retired = set()
+    if owners:
+        retired = set(
+            ResourceServer.objects.filter(pk__in=owners, retired_at__isnull=False).values_list("pk", flat=True)
+        )
+    if retired:
+        names = sorted(s.name for s in found if s.resource_server_id in retired)
+        raise ValidationError(
+            f"scopes of a retired resource server cannot be granted: {', '.join(names)}", code="unknown_scope"
+        )
     return found
+
+
+def _lock_resource_server(resource_server: ResourceServer | None, doing: str) -> ResourceServer | None:
+    """The resource server row, locked (a retirement and a change that depends on it are ordered), and active."""
+    if resource_server is None:
+        return None
+    locked = ResourceServer.objects.select_for_update().get(pk=resource_server.pk)
+    if locked.retired_at is not None:
+        raise ValidationError(
+            f"resource server {locked.identifier} is retired: cannot {doing}", code="resource_retired"
+        )
+    return locked
 
 
 def _new_secret(*, client: Client, actor: Actor, now: datetime) -> tuple[ClientSecret, str]:
@@ -263,19 +323,29 @@ def _new_secret(*, client: Client, actor: Actor, now: datetime) -> tuple[ClientS
     return secret, plaintext
 
 
-def scope_create(*, name: str, description: str = "", actor: Actor) -> Scope:
+def scope_create(
+    *, name: str, description: str = "", actor: Actor, resource_server: ResourceServer | None = None
+) -> Scope:
+    """Add a scope to the catalogue: global, or belonging to `resource_server` (which needs the privilege over
+    resource servers: what a scope belongs to decides which resource servers see it)."""
     if is_reserved_scope(name):
         raise ReservedScope(name, "create")
     clash = Scope.objects.filter(name__iexact=name).values_list("name", flat=True).first()
     if clash is not None:
         raise _duplicate_scope(clash)
-    scope = Scope(name=name, description=description)
+    scope = Scope(name=name, description=description, resource_server=resource_server)
     scope.full_clean()
     try:
         with transaction.atomic():
             _lock_caller(actor)
+            if resource_server is not None:
+                authorize_resource_servers(actor, f"creating a scope of {resource_server.identifier}")
+                _lock_resource_server(resource_server, "add scopes to it")
             scope.save()
-            _audit(actor=actor, action="scope.create", target=name, changes={"description": [None, description]})
+            changes: dict[str, Any] = {"description": [None, description]}
+            if resource_server is not None:
+                changes["resource"] = [None, resource_server.identifier]
+            _audit(actor=actor, action="scope.create", target=name, changes=changes)
     except IntegrityError:  # a concurrent create of the same name, in some case, committed first
         raise _duplicate_scope(name) from None
     return scope
@@ -288,17 +358,74 @@ def _duplicate_scope(existing: str) -> ValidationError:
     )
 
 
-def scope_update(*, scope: Scope, description: str, actor: Actor) -> Scope:
+class _Keep:
+    """A keyword left out: keep the current value (None is a value: a scope's resource server None is global)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
+def scope_update(
+    *, scope: Scope, actor: Actor, description: str | None = None, resource_server: ResourceServer | None = KEEP
+) -> Scope:
+    """Change a scope's description or the resource server it belongs to (None: make it global).
+
+    Moving a scope changes what resource servers see of the tokens that carry it, so it ends the live tokens of
+    every client holding it (as removing a scope from a client does); it needs the privilege over resource servers
+    and, under the grant rule, the scope itself.
+    """
     if is_reserved_scope(scope.name):
         raise ReservedScope(scope.name, "change")
+    now = timezone.now()
     with transaction.atomic():
-        _lock_caller(actor)
-        scope = Scope.objects.select_for_update().get(pk=scope.pk)
-        before = scope.description
-        scope.description = description
-        scope.save(update_fields=["description"])
-        _audit(actor=actor, action="scope.update", target=scope.name, changes={"description": [before, description]})
+        changes: dict[str, Any] = {}
+        moving = resource_server is not KEEP and resource_server != scope.resource_server
+        if moving:
+            authorize_resource_servers(actor, f"moving scope {scope.name}")
+            authorize(actor, scopes=[scope.name])
+            holders = _lock_holders(actor, scope)
+            _lock_resource_server(resource_server, "move scopes to it")
+        else:
+            _lock_caller(actor)
+            holders = []
+        scope = Scope.objects.select_for_update(of=("self",)).select_related("resource_server").get(pk=scope.pk)
+        if description is not None and description != scope.description:
+            changes["description"] = [scope.description, description]
+            scope.description = description
+        if moving:
+            before = scope.resource_server
+            if before is not None and before.retired_at is not None:
+                raise ValidationError(
+                    f"scope {scope.name} belongs to a retired resource server", code="resource_retired"
+                )
+            revoked = sum(_end_client_tokens(client, now, signals.scope_moved, scope=scope.name) for client in holders)
+            scope.resource_server = resource_server
+            changes["resource"] = [_identifier(before), _identifier(resource_server)]
+            changes["tokens_revoked"] = [None, revoked]
+        if changes:
+            scope.save(update_fields=["description", "resource_server"])
+            _audit(actor=actor, action="scope.update", target=scope.name, changes=changes)
     return scope
+
+
+def _identifier(resource_server: ResourceServer | None) -> str | None:
+    return None if resource_server is None else resource_server.identifier
+
+
+def _lock_holders(actor: Actor, scope: Scope) -> list[Client]:
+    """Lock the caller's client and every client holding `scope` (clients before scopes, in primary-key order, as
+    everywhere), then the scope; a holder whose grant committed between the read and the scope lock is locked too."""
+    wanted: set[int] = set()
+    while True:
+        wanted |= set(Client.objects.filter(scopes=scope).values_list("pk", flat=True))
+        locked = _lock_rows(actor, None, wanted)
+        list(Scope.objects.select_for_update(of=("self",)).filter(pk=scope.pk).values_list("pk", flat=True))
+        holders = set(Client.objects.filter(scopes=scope).values_list("pk", flat=True))
+        if holders <= wanted:
+            return [locked[pk] for pk in sorted(holders)]
 
 
 def scope_delete(*, scope: Scope, actor: Actor) -> None:
@@ -308,6 +435,8 @@ def scope_delete(*, scope: Scope, actor: Actor) -> None:
         raise ReservedScope(scope.name, "delete")
     with transaction.atomic():
         _lock_caller(actor)
+        if scope.resource_server_id is not None:
+            authorize_resource_servers(actor, f"deleting scope {scope.name} of a resource server")
         scope = Scope.objects.select_for_update().get(pk=scope.pk)
         holders = list(scope.clients.order_by("name"))
         if holders:
@@ -316,6 +445,89 @@ def scope_delete(*, scope: Scope, actor: Actor) -> None:
             actor=actor, action="scope.delete", target=scope.name, changes={"description": [scope.description, None]}
         )
         scope.delete()
+
+
+def resource_server_create(
+    *, identifier: str, name: str, actor: Actor, description: str = "", owner: str = ""
+) -> ResourceServer:
+    """Register a resource server (RFC 8707 resource). Its identifier never changes and is never reused."""
+    resource_server = ResourceServer(
+        identifier=identifier, name=name, description=description, owner=owner, created_by=actor.name
+    )
+    resource_server.full_clean()
+    try:
+        with transaction.atomic():
+            _lock_caller(actor)
+            authorize_resource_servers(actor, "registering a resource server")
+            resource_server.save()
+            _audit(
+                actor=actor,
+                action="resource.create",
+                target=identifier,
+                changes={"name": [None, name], "description": [None, description], "owner": [None, owner]},
+            )
+    except IntegrityError:  # registered concurrently
+        raise ValidationError(
+            {"identifier": [f"a resource server {identifier} already exists"]}, code="duplicate_resource"
+        ) from None
+    return resource_server
+
+
+_RESOURCE_UPDATABLE = ("name", "description", "owner")
+
+
+def resource_server_update(*, resource_server: ResourceServer, actor: Actor, **fields: Any) -> ResourceServer:
+    """Change a resource server's name, description or owner (its identifier never changes)."""
+    unknown = set(fields) - set(_RESOURCE_UPDATABLE)
+    if unknown:
+        raise TypeError(f"resource_server_update cannot change {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        _lock_caller(actor)
+        authorize_resource_servers(actor, f"changing resource server {resource_server.identifier}")
+        resource_server = ResourceServer.objects.select_for_update().get(pk=resource_server.pk)
+        changes = {}
+        for name, value in fields.items():
+            before = getattr(resource_server, name)
+            if before != value:
+                setattr(resource_server, name, value)
+                changes[name] = [before, value]
+        resource_server.full_clean()
+        if changes:
+            resource_server.save()
+            _audit(actor=actor, action="resource.update", target=resource_server.identifier, changes=changes)
+    return resource_server
+
+
+def resource_server_retire(*, resource_server: ResourceServer, actor: Actor) -> ResourceServer:
+    """Retire a resource server no client holds a scope of, so that no live token is for it.
+
+    Refused (ResourceInUse) while clients hold its scopes: taking the scopes away ends their tokens, one audited
+    change per client. Once retired, no token names it, its scopes cannot be granted, its introspectors see every
+    token as inactive; the row stays, so its identifier is never reused.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_caller(actor)
+        authorize_resource_servers(actor, f"retiring resource server {resource_server.identifier}")
+        resource_server = ResourceServer.objects.select_for_update().get(pk=resource_server.pk)
+        if resource_server.retired_at is not None:
+            return resource_server
+        # Its scopes, locked: a grant in flight either committed (and is found below) or waits and then refuses.
+        scopes = list(Scope.objects.select_for_update().filter(resource_server=resource_server).order_by("pk"))
+        holders = list(Client.objects.filter(scopes__in=scopes).distinct().order_by("name"))
+        if holders:
+            raise ResourceInUse(resource_server, holders)
+        resource_server.retired_at = now
+        resource_server.retired_by = actor.name
+        resource_server.save(update_fields=["retired_at", "retired_by", "updated_at"])
+        introspectors = list(resource_server.introspectors.values_list("client_id", flat=True))
+        _audit(
+            actor=actor,
+            action="resource.retire",
+            target=resource_server.identifier,
+            changes={"retired_at": [None, now.isoformat()], "introspectors": [None, introspectors]},
+        )
+    return resource_server
 
 
 def client_create(
@@ -328,15 +540,24 @@ def client_create(
     scopes: Iterable[str] = (),
     can_introspect: bool = False,
     token_ttl: int | None = None,
+    resource_server: ResourceServer | None = None,
 ) -> NewSecret:
-    """Register a client with a first secret; the returned plaintext is shown once and never stored."""
+    """Register a client with a first secret; the returned plaintext is shown once and never stored.
+
+    An introspecting client speaks for `resource_server`, or for none (a global introspector).
+    """
     scopes = list(scopes)
+    if resource_server is not None and not can_introspect:
+        raise ValidationError(
+            {"resource": ["only a client that may introspect speaks for a resource server"]}, code="not_introspector"
+        )
     client = Client(
         name=name,
         description=description,
         owner=owner,
         contact=contact,
         can_introspect=can_introspect,
+        resource_server=resource_server,
         created_by=actor.name,
     )
     if token_ttl is not None:
@@ -345,7 +566,8 @@ def client_create(
     now = timezone.now()
     with transaction.atomic():
         _lock_caller(actor)
-        authorize(actor, scopes=scopes, can_introspect=can_introspect)
+        authorize(actor, scopes=scopes, can_introspect=can_introspect, introspects_for=resource_server)
+        _lock_resource_server(resource_server, "register clients that introspect for it")
         granted = _lock_scopes(scopes)
         client.created_at = now
         client.save()
@@ -362,6 +584,7 @@ def client_create(
                 "contact": [None, client.contact],
                 "scopes": [None, sorted(s.name for s in granted)],
                 "can_introspect": [None, client.can_introspect],
+                "resource": [None, _identifier(resource_server)],
                 "token_ttl": [None, client.token_ttl],
                 "secret": [None, secret.hint],
             },
@@ -369,14 +592,15 @@ def client_create(
     return NewSecret(client=client, secret=secret, plaintext=plaintext)
 
 
-_UPDATABLE = ("name", "description", "owner", "contact", "can_introspect", "token_ttl")
+_UPDATABLE = ("name", "description", "owner", "contact", "can_introspect", "token_ttl", "resource_server")
 
 
 def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None = None, **fields: Any) -> Client:
-    """Change a client's name, description, owner, contact, scopes, introspection right or token lifetime.
+    """Change a client's name, description, owner, contact, scopes, introspection right (and the resource server
+    it introspects for: `resource_server`, None for a global introspector) or token lifetime.
 
     Removing any scope ends all of the client's live tokens (revoked, and its generation raised), rather than
-    narrowing them: see docs/decisions.md.
+    narrowing them: see docs/decisions.md. Taking away `can_introspect` also unbinds it from its resource server.
     """
     unknown = set(fields) - set(_UPDATABLE)
     if unknown:
@@ -385,13 +609,32 @@ def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None 
     now = timezone.now()
     with transaction.atomic():
         client = _lock_client(actor, client.pk)
-        authorize(actor, client=client, scopes=scopes or (), can_introspect=bool(fields.get("can_introspect")))
+        introspects = fields.get("can_introspect", client.can_introspect)
+        if not introspects:
+            fields["resource_server"] = None
+        binding = fields.get("resource_server", client.resource_server)
+        if binding is not None and not introspects:
+            raise ValidationError(
+                {"resource": ["only a client that may introspect speaks for a resource server"]},
+                code="not_introspector",
+            )
+        rebinding = introspects and (not client.can_introspect or binding != client.resource_server)
+        authorize(
+            actor,
+            client=client,
+            scopes=scopes or (),
+            can_introspect=bool(fields.get("can_introspect")) or rebinding,
+            introspects_for=binding,
+        )
+        if rebinding:
+            _lock_resource_server(binding, "bind clients to it")
         changes: dict[str, list[Any]] = {}
         for name, value in fields.items():
             before = getattr(client, name)
             if before != value:
                 setattr(client, name, value)
-                changes[name] = [before, value]
+                key = "resource" if name == "resource_server" else name
+                changes[key] = [_identifier(before), _identifier(value)] if key == "resource" else [before, value]
         client.full_clean()
         if scopes is not None:
             granted = _lock_scopes(scopes)

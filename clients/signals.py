@@ -11,8 +11,11 @@ change. A receiver returns how many tokens it ended; the service records the sum
     client_tokens_revoked(sender=Client, client, now)          every live token of the client ends (revoke-all,
                                                                rotate --revoke-tokens)
     secret_retired(sender=ClientSecret, secret, now)           one secret ended now, and the tokens it minted
+    scope_moved(sender=Client, client, scope, now)             `scope` (a name), held by the client, moved to
+                                                               another resource server (or to or from global):
+                                                               every live token of the client ends
 
-After any of the first three the service raises the client's generation as well, which also ends a token whose
+After any but secret_retired the service raises the client's generation as well, which also ends a token whose
 INSERT is racing the change.
 """
 
@@ -25,6 +28,7 @@ client_disabled = Signal()
 scopes_removed = Signal()
 client_tokens_revoked = Signal()
 secret_retired = Signal()
+scope_moved = Signal()
 
 
 def tokens_ended(responses: Sequence[tuple[Any, Any]]) -> int:

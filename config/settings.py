@@ -188,6 +188,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "PREPROCESSING_HOOKS": ["api.schema.management_api_only"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Clients and resource servers both have a `status`, with different values.
+    "ENUM_NAME_OVERRIDES": {
+        "ClientStatusEnum": ["active", "disabled"],
+        "ResourceServerStatusEnum": ["active", "retired"],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -26,8 +26,15 @@ from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, Scope, end_by, is_reserved_scope
-from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
+from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope, end_by, is_reserved_scope
+from portal.forms import (
+    ClientRegisterForm,
+    OnceGuard,
+    RotateForm,
+    group_scope_choices,
+    introspects_for_field,
+    scope_groups,
+)
 from portal.sessions import sudo_prompt
 from tokens import usage
 from tokens.addresses import client_address
@@ -201,7 +208,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "client_id", "description"]}),
         ("Ownership", {"fields": ["owner", "contact"]}),
-        ("Access", {"fields": ["scopes", "can_introspect", "token_ttl"]}),
+        ("Access", {"fields": ["scopes", "can_introspect", "resource_server", "token_ttl"]}),
         ("Record", {"fields": ["created_at", "created_by", "updated_at"]}),
     ]
     readonly_fields = ["client_id", "status", "created_at", "created_by", "updated_at"]
@@ -213,14 +220,21 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).prefetch_related("scopes")
+        return super().get_queryset(request).select_related("resource_server").prefetch_related("scopes")
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "scopes":
             from django.forms import CheckboxSelectMultiple
 
             kwargs["widget"] = CheckboxSelectMultiple
+            field = super().formfield_for_manytomany(db_field, request, **kwargs)
+            return group_scope_choices(field) if field is not None else None
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "resource_server":
+            return introspects_for_field()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="status", ordering="is_active")
     def status(self, obj: Client) -> str:
@@ -271,6 +285,8 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
         def clean(form: Any) -> dict[str, Any]:
             data = form_class.clean(form) or {}
+            if data.get("resource_server") is not None and not data.get("can_introspect"):
+                raise ValidationError("Only a client that may introspect speaks for a resource server.")
             if obj is not None and "scopes" in data:
                 try:
                     services.authorize(
@@ -278,6 +294,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                         client=obj,
                         scopes=[scope.name for scope in data["scopes"]],
                         can_introspect=bool(data.get("can_introspect")),
+                        introspects_for=data.get("resource_server"),
                     )
                 except services.ScopeNotHeld as refused:
                     raise ValidationError(str(refused)) from None
@@ -287,7 +304,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     # Editing: the change form saves through client_update, which writes the audit event.
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
-        editable = ("name", "description", "owner", "contact", "can_introspect", "token_ttl")
+        editable = ("name", "description", "owner", "contact", "can_introspect", "resource_server", "token_ttl")
         fields = {f: form.cleaned_data[f] for f in editable}
         scopes = [scope.name for scope in form.cleaned_data["scopes"]]
         client = services.client_update(client=obj, actor=staff_actor(request), scopes=scopes, **fields)
@@ -311,7 +328,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
             chosen = [pk for pk in request.POST.getlist("scopes") if pk.isdigit()]  # the form refuses the rest
             granted = Scope.objects.filter(pk__in=chosen).exclude(clients=client)
             newly_introspects = bool(request.POST.get("can_introspect")) and not client.can_introspect
-            if (grants_api_scope(granted) or newly_introspects) and (prompt := sudo_prompt(request)):
+            rebinds = request.POST.get("resource_server", "") != str(client.resource_server_id or "")
+            privileged = grants_api_scope(granted) or newly_introspects or (client.can_introspect and rebinds)
+            if privileged and (prompt := sudo_prompt(request)):
                 return prompt
         extra_context = {**(extra_context or {}), "show_save_and_add_another": False}
         if client is not None and self.has_view_or_change_permission(request, client):
@@ -326,6 +345,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
         days = usage.daily_issuance(client, now)
         return {
             "secret_rows": rows,
+            "grants": scope_groups(client.scopes.select_related("resource_server")),
             "live_tokens": self._live_tokens(client, now),
             "live_token_rows": tokens,
             "live_tokens_shown": LIVE_TOKENS_SHOWN,
@@ -431,13 +451,15 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                         contact=data["contact"],
                         scopes=[scope.name for scope in data["scopes"]],
                         can_introspect=data["can_introspect"],
+                        resource_server=data["resource_server"],
                         token_ttl=data["token_ttl"],
                         actor=staff_actor(request),
                     )
                 except services.ScopeNotHeld as refused:
                     form.add_error(None, str(refused))
                 except ValidationError as invalid:
-                    form.add_error(None, invalid)
+                    for message in invalid.messages:
+                        form.add_error(None, message)
                 else:
                     guard.spend(nonce, new.client)
                     self._warn_duplicate_name(request, new.client)
@@ -584,19 +606,45 @@ class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     def history_query(self, obj: Scope) -> dict[str, Any]:
         return {"target": obj.name}
 
-    list_display = ["name", "description", "client_count"]
-    search_fields = ["name", "description"]
+    # Grouped by resource server: global scopes first, then each resource server's, by identifier.
+    list_display = ["resource_group", "name", "description", "client_count"]
+    list_display_links = ["name"]
+    list_filter = [("resource_server", admin.RelatedOnlyFieldListFilter)]
+    ordering = [F("resource_server__identifier").asc(nulls_first=True), "name"]
+    search_fields = ["name", "description", "resource_server__identifier"]
     actions = None  # bulk delete would bypass the in-use check and the audit trail
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).annotate(client_count=Count("clients"))
+        return super().get_queryset(request).select_related("resource_server").annotate(client_count=Count("clients"))
+
+    @admin.display(description="resource server", ordering="resource_server__identifier")
+    def resource_group(self, obj: Scope) -> str:
+        if obj.resource_server is None:
+            return format_html('<span class="{}">global</span>', "gh-resource-global")
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:clients_resourceserver_change", args=[obj.resource_server.pk]),
+            obj.resource_server.identifier,
+        )
 
     @admin.display(description="clients", ordering="client_count")
     def client_count(self, obj: Scope) -> int:
         return obj.client_count  # type: ignore[attr-defined]
 
     def get_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:  # type: ignore[override]
-        return ["name", "description", "held_by", "created_at"] if obj else ["name", "description"]
+        if obj:
+            return ["name", "resource_server", "description", "held_by", "created_at"]
+        return ["name", "resource_server", "description"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "resource_server":
+            kwargs["queryset"] = ResourceServer.objects.filter(retired_at__isnull=True)
+            kwargs["empty_label"] = "none: a global scope"
+            kwargs["help_text"] = (
+                "The resource server it belongs to (needs the permission to grant privileged access). Moving an "
+                "existing scope ends the live tokens of every client holding it."
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Gatehouse's own scopes (gatehouse:*) are made by migrations and shown read-only to everyone.
     def has_change_permission(self, request: HttpRequest, obj: Scope | None = None) -> bool:
@@ -608,13 +656,30 @@ class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form_class = super().get_form(request, obj, change, **kwargs)
 
+        actor = staff_actor(request)
+
         def clean_name(form: Any) -> str:
             name = form.cleaned_data["name"]
             if is_reserved_scope(name):
                 raise ValidationError(str(services.ReservedScope(name, "create")))
             return name
 
-        return form_class if obj else type(form_class.__name__, (form_class,), {"clean_name": clean_name})
+        def clean_resource_server(form: Any) -> ResourceServer | None:
+            chosen = form.cleaned_data.get("resource_server")
+            before = obj.resource_server if obj is not None else None
+            if chosen != before:
+                try:
+                    services.authorize_resource_servers(actor, "choosing the resource server of a scope")
+                    if obj is not None:
+                        services.authorize(actor, scopes=[obj.name])
+                except services.ScopeNotHeld as refused:
+                    raise ValidationError(str(refused)) from None
+            return chosen
+
+        methods: dict[str, Any] = {"clean_resource_server": clean_resource_server}
+        if not obj:
+            methods["clean_name"] = clean_name
+        return type(form_class.__name__, (form_class,), methods)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Scope | None = None) -> list[str]:
         return ["name", "held_by", "created_at"] if obj else []
@@ -632,12 +697,27 @@ class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Scope, form: Any, change: bool) -> None:
         description = form.cleaned_data["description"]
+        owner = form.cleaned_data.get("resource_server")
         if change:
             # The service reads the description before the change from the row, not from the edited instance.
-            before = Scope.objects.get(pk=obj.pk)
-            services.scope_update(scope=before, description=description, actor=staff_actor(request))
+            before = Scope.objects.select_related("resource_server").get(pk=obj.pk)
+            moving = owner != before.resource_server
+            services.scope_update(
+                scope=before,
+                description=description,
+                resource_server=owner if moving else services.KEEP,
+                actor=staff_actor(request),
+            )
+            if moving:
+                self.message_user(
+                    request,
+                    f"{obj.name} moved; the live tokens of the clients holding it were ended.",
+                    messages.WARNING,
+                )
         else:
-            created = services.scope_create(name=obj.name, description=description, actor=staff_actor(request))
+            created = services.scope_create(
+                name=obj.name, description=description, resource_server=owner, actor=staff_actor(request)
+            )
             obj.pk = created.pk
 
     def delete_model(self, request: HttpRequest, obj: Scope) -> None:
@@ -653,6 +733,148 @@ class ScopeAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
         except services.ScopeInUse as refused:
             self.message_user(request, refused.message, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:clients_scope_change", args=[unquote(object_id)]))
+
+
+@admin.register(ResourceServer)
+class ResourceServerAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
+    """Resource servers: registering, changing and retiring one is privileged (clients.grant_privileged_access, on
+    top of the model permissions), like granting the introspection privilege: the services check it again."""
+
+    list_title = "Resource servers"
+
+    def history_query(self, obj: ResourceServer) -> dict[str, Any]:
+        return {"target": obj.identifier}
+
+    list_display = ["identifier", "name", "owner", "status", "scope_count", "introspector_count"]
+    search_fields = ["identifier", "name", "owner"]
+    actions = None
+    change_form_template = "admin/clients/resourceserver/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                scope_count=Count("scopes", distinct=True), introspector_count=Count("introspectors", distinct=True)
+            )
+        )
+
+    @admin.display(description="status", ordering="retired_at")
+    def status(self, obj: ResourceServer) -> str:
+        return badge("active" if obj.is_active else "retired")
+
+    @admin.display(description="scopes", ordering="scope_count")
+    def scope_count(self, obj: ResourceServer) -> int:
+        return obj.scope_count  # type: ignore[attr-defined]
+
+    @admin.display(description="introspecting clients", ordering="introspector_count")
+    def introspector_count(self, obj: ResourceServer) -> int:
+        return obj.introspector_count  # type: ignore[attr-defined]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
+        if obj is None:
+            return ["identifier", "name", "description", "owner"]
+        return ["identifier", "name", "description", "owner", "scope_list", "introspector_list", "record"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
+        return ["identifier", "scope_list", "introspector_list", "record"] if obj else []
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ResourceServer) -> str:
+        scopes = obj.scopes.order_by("name")
+        if not scopes:
+            return "none yet"
+        return format_html_join(
+            ", ", '<a href="{}">{}</a>', ((reverse("admin:clients_scope_change", args=[s.pk]), s.name) for s in scopes)
+        )
+
+    @admin.display(description="introspecting clients")
+    def introspector_list(self, obj: ResourceServer) -> str:
+        clients = obj.introspectors.order_by("name")
+        if not clients:
+            return "none"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:clients_client_change", args=[c.pk]), str(c)) for c in clients),
+        )
+
+    @admin.display(description="record")
+    def record(self, obj: ResourceServer) -> str:
+        text = f"created {obj.created_at:%Y-%m-%d %H:%M} by {obj.created_by or '?'}"
+        if obj.retired_at:
+            text += f"; retired {obj.retired_at:%Y-%m-%d %H:%M} by {obj.retired_by}"
+        return text
+
+    def _privileged(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(services.PRIVILEGED_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._privileged(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        active = obj is None or obj.is_active
+        return super().has_change_permission(request, obj) and self._privileged(request) and active
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # retired (kept, so its identifier is never reused), never deleted
+
+    def save_model(self, request: HttpRequest, obj: ResourceServer, form: Any, change: bool) -> None:
+        fields = {f: form.cleaned_data[f] for f in ("name", "description", "owner")}
+        if change:
+            services.resource_server_update(
+                resource_server=ResourceServer.objects.get(pk=obj.pk), actor=staff_actor(request), **fields
+            )
+        else:
+            created = services.resource_server_create(
+                identifier=form.cleaned_data["identifier"], actor=staff_actor(request), **fields
+            )
+            obj.pk = created.pk
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/retire/",
+                self.admin_site.admin_view(self.retire_view),
+                name="clients_resourceserver_retire",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        resource_server = self.get_object(request, unquote(object_id))
+        can_retire = resource_server is not None and self.has_change_permission(request, resource_server)
+        extra_context = {**(extra_context or {}), "can_retire": can_retire, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def retire_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm, then retire; refused with the list of clients still holding its scopes."""
+        resource_server = self.get_object(request, unquote(object_id))
+        if resource_server is None:
+            raise Http404("no such resource server")
+        if not self.has_change_permission(request, resource_server):
+            raise PermissionDenied
+        change_url = reverse("admin:clients_resourceserver_change", args=[resource_server.pk])
+        if request.method == "POST":
+            try:
+                services.resource_server_retire(resource_server=resource_server, actor=staff_actor(request))
+            except services.ResourceInUse as refused:
+                self.message_user(request, refused.messages[0], messages.ERROR)
+            else:
+                self.message_user(request, f"{resource_server.identifier} is retired.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        holders = list(Client.objects.filter(scopes__resource_server=resource_server).distinct().order_by("name"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Retire {resource_server.identifier}",
+            "resource_server": resource_server,
+            "holders": holders,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/clients/resourceserver/retire.html", context)
 
 
 class ExpiringFilter(admin.SimpleListFilter):

@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.http import HttpRequest
 
 from clients.limits import MAX_TOKEN_TTL
-from clients.models import Client, Scope, default_token_ttl, max_grace, validate_contact, validate_grace
+from clients.models import (
+    Client,
+    ResourceServer,
+    Scope,
+    default_token_ttl,
+    max_grace,
+    validate_contact,
+    validate_grace,
+)
+
+GLOBAL_SCOPES = "Global scopes"
+
+
+def scope_groups(scopes: Any = None) -> list[tuple[str, list[Scope]]]:
+    """The scope catalogue grouped by resource server: global scopes first, then each resource server's."""
+    groups: dict[str, list[Scope]] = {}
+    rows = Scope.objects.select_related("resource_server") if scopes is None else scopes
+    for scope in sorted(rows, key=lambda s: (s.resource_server_id is not None, s.resource or "", s.name)):
+        label = f"{scope.resource_server.name} ({scope.resource})" if scope.resource_server else GLOBAL_SCOPES
+        groups.setdefault(label, []).append(scope)
+    return list(groups.items())
+
+
+def group_scope_choices(field: forms.ModelMultipleChoiceField) -> forms.ModelMultipleChoiceField:
+    """Show a scopes field's checkboxes grouped by resource server (validation still goes by the queryset)."""
+    field.choices = [(label, [(s.pk, s.name) for s in scopes]) for label, scopes in scope_groups()]
+    return field
+
+
+def introspects_for_field(**kwargs: Any) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        ResourceServer.objects.filter(retired_at__isnull=True),
+        required=False,
+        label="Introspects for",
+        empty_label="No resource server: a global introspector (sees every token)",
+        help_text="For a client that may introspect: the resource server it speaks for. It then sees only tokens "
+        "meant for that resource server, and only its scopes and global ones.",
+        **kwargs,
+    )
 
 
 class ClientRegisterForm(forms.Form):
@@ -23,14 +62,25 @@ class ClientRegisterForm(forms.Form):
         Scope.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Scopes the client may receive.",
+        help_text="Scopes the client may receive, by resource server.",
     )
     can_introspect = forms.BooleanField(
         label="May introspect", required=False, help_text="Resource servers may call the introspection endpoint."
     )
+    resource_server = introspects_for_field()
     token_ttl = forms.IntegerField(
         label="Token lifetime (seconds)", min_value=1, max_value=MAX_TOKEN_TTL, initial=default_token_ttl
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        group_scope_choices(self.fields["scopes"])  # type: ignore[arg-type]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("resource_server") is not None and not data.get("can_introspect"):
+            self.add_error("resource_server", "Only a client that may introspect speaks for a resource server.")
+        return data
 
 
 GRACE_CHOICES = [

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from clients import credentials
-from clients.models import AuditEvent, Client, ClientSecret, Scope
+from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope
 from tokens.models import AccessToken
 
 
@@ -17,6 +17,16 @@ def wrong_secret() -> str:
     """A well-formed client secret (prefix, length and checksum hold) that no client has: it passes the shape check
     and is looked up in the database, as an attacker's guess would be. A malformed one is refused before that."""
     return credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)
+
+
+class ResourceServerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ResourceServer
+        django_get_or_create = ("identifier",)
+
+    identifier = factory.Sequence(lambda n: f"https://api-{n}.example.com")
+    name = factory.Sequence(lambda n: f"API {n}")
+    created_by = "factory"
 
 
 class ScopeFactory(factory.django.DjangoModelFactory):

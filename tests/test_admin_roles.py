@@ -10,7 +10,19 @@ def codenames(group_name: str) -> set[str]:
 
 
 def test_auditor_views_everything_and_changes_nothing(db):
-    assert codenames("Auditor") == {"view_client", "view_clientsecret", "view_scope", "view_auditevent"}
+    assert codenames("Auditor") == {
+        "view_client",
+        "view_clientsecret",
+        "view_scope",
+        "view_auditevent",
+        "view_resourceserver",
+    }
+
+
+def test_operators_see_resource_servers_but_managing_them_is_privileged(db):
+    granted = codenames("Operator")
+    assert "view_resourceserver" in granted
+    assert not {"add_resourceserver", "change_resourceserver", "delete_resourceserver"} & granted
 
 
 def test_operator_may_register_change_and_rotate_but_not_delete_clients(db):

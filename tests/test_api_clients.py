@@ -4,7 +4,7 @@ import pytest
 
 from clients.models import AuditEvent, Client
 from tests.api import ADMIN, READ, RESOURCE_SERVERS, WRITE, assert_error
-from tests.factories import ClientFactory, ScopeFactory
+from tests.factories import ClientFactory, ResourceServerFactory, ScopeFactory
 
 URL = "/api/v1/clients/"
 
@@ -29,6 +29,7 @@ def test_list_shows_clients_without_secrets(api):
         "contact": "",
         "scopes": ["orders.read"],
         "can_introspect": False,
+        "resource": None,
         "token_ttl": 3600,
         "status": "active",
         "created_at": listed[target.client_id]["created_at"],
@@ -79,6 +80,7 @@ def test_list_refuses_bad_filters_naming_the_field(api, params, field):
 
 def test_create_returns_the_client_and_its_secret_once(api, writer, oauth):
     api.login(READ, WRITE, RESOURCE_SERVERS, "orders.read")  # may grant the introspection privilege
+    ResourceServerFactory(identifier="https://orders.example.com")
     response = api.post(
         URL,
         {
@@ -86,6 +88,7 @@ def test_create_returns_the_client_and_its_secret_once(api, writer, oauth):
             "description": "nightly",
             "scopes": ["orders.read"],
             "can_introspect": True,
+            "resource": "https://orders.example.com",
             "token_ttl": 600,
         },
     )
@@ -162,7 +165,11 @@ def test_retrieve_of_an_unknown_client_is_not_found(api):
 def test_patch_changes_only_the_fields_sent_and_is_audited(api, writer):
     writer = api.login(READ, WRITE, RESOURCE_SERVERS, "orders.read")
     target = ClientFactory(name="billing", scopes=["orders.read"], token_ttl=3600)
-    response = api.patch(f"{URL}{target.client_id}/", {"token_ttl": 60, "can_introspect": True, "scopes": []})
+    ResourceServerFactory(identifier="https://orders.example.com")
+    response = api.patch(
+        f"{URL}{target.client_id}/",
+        {"token_ttl": 60, "can_introspect": True, "resource": "https://orders.example.com", "scopes": []},
+    )
     assert response.status_code == 200
     assert (response.json()["token_ttl"], response.json()["scopes"]) == (60, [])
     target.refresh_from_db()
@@ -171,11 +178,14 @@ def test_patch_changes_only_the_fields_sent_and_is_audited(api, writer):
     assert event.actor == writer.client_id and event.actor_type == "api"
     assert event.changes["token_ttl"] == [3600, 60]
     assert event.changes["scopes"] == [["orders.read"], []]
+    assert event.changes["resource"] == [None, "https://orders.example.com"]
 
 
 def test_put_replaces_the_settings(api, writer):
     api.login(READ, WRITE, RESOURCE_SERVERS, "orders.read")  # the target may introspect
-    target = ClientFactory(name="billing", description="old", can_introspect=True)
+    target = ClientFactory(
+        name="billing", description="old", can_introspect=True, resource_server=ResourceServerFactory()
+    )
     payload = {"name": "billing-2", "scopes": ["orders.read"], "can_introspect": False, "token_ttl": 120}
     assert api.put(f"{URL}{target.client_id}/", payload).status_code == 200
     target.refresh_from_db()

@@ -10,7 +10,7 @@ from clients import services
 from clients.models import Client, ClientSecret, Scope
 from clients.services import Actor
 from tests.api import ADMIN, READ, RESOURCE_SERVERS, WRITE, assert_error
-from tests.factories import ClientFactory, ScopeFactory
+from tests.factories import ClientFactory, ResourceServerFactory, ScopeFactory
 
 URL = "/api/v1/clients/"
 
@@ -100,16 +100,22 @@ def test_a_writer_may_not_delete_or_recreate_the_admin_scope(api, pipeline):
 
 
 # Finding 5: a writer takes over resource servers.
+ORDERS = "https://orders.example.com"
+
+
 @pytest.fixture
 def resource_server(db):
-    return ClientFactory(name="orders-api", can_introspect=True)
+    """An introspecting client speaking for the orders API (a global one needs gatehouse:admin: see below)."""
+    return ClientFactory(
+        name="orders-api", can_introspect=True, resource_server=ResourceServerFactory(identifier=ORDERS)
+    )
 
 
 @pytest.mark.parametrize(
     ("method", "action", "body"),
     [
         ("PATCH", "", {"name": "mine now"}),
-        ("PUT", "", {"name": "mine", "scopes": [], "can_introspect": True, "token_ttl": 60}),
+        ("PUT", "", {"name": "mine", "scopes": [], "can_introspect": True, "resource": ORDERS, "token_ttl": 60}),
         ("POST", "rotate/", {}),
         ("POST", "disable/", None),
         ("POST", "revoke-tokens/", None),
@@ -134,9 +140,38 @@ def test_a_writer_may_not_grant_the_introspection_privilege(api, pipeline):
 
 def test_the_resource_servers_scope_manages_introspecting_clients(api, resource_server):
     api.login(READ, WRITE, RESOURCE_SERVERS)
-    assert api.post(URL, {"name": "billing-api", "can_introspect": True}).status_code == 201
+    created = api.post(URL, {"name": "orders-api-2", "can_introspect": True, "resource": ORDERS})
+    assert created.status_code == 201 and created.json()["resource"] == ORDERS
     assert api.post(f"{URL}{resource_server.client_id}/rotate/", {}).status_code == 200
     assert api.patch(f"{URL}{resource_server.client_id}/", {"can_introspect": False}).status_code == 200
+    assert api.get(f"{URL}{resource_server.client_id}/").json()["resource"] is None
+
+
+def test_a_global_introspector_needs_the_admin_scope(api, resource_server):
+    """It sees every token at every resource server: gatehouse:resource-servers:write is not enough to make one,
+    to unbind an introspector from its resource server, or to manage (rotate: receive the secret of) one."""
+    gateway = ClientFactory(name="gateway", can_introspect=True)
+    api.login(READ, WRITE, RESOURCE_SERVERS)
+    assert assert_error(api.post(URL, {"name": "spy", "can_introspect": True}), 403, "scope_not_held")["scopes"] == [
+        ADMIN
+    ]
+    assert_error(api.patch(f"{URL}{resource_server.client_id}/", {"resource": None}), 403, "scope_not_held")
+    assert_error(api.post(f"{URL}{gateway.client_id}/rotate/", {}), 403, "scope_not_held")
+    assert Client.objects.filter(can_introspect=True, resource_server__isnull=True).count() == 1
+    api.login(READ, WRITE, ADMIN)
+    assert api.post(URL, {"name": "gateway-2", "can_introspect": True}).json()["resource"] is None
+
+
+def test_an_unknown_resource_is_a_field_error(api, resource_server):
+    api.login(READ, WRITE, RESOURCE_SERVERS)
+    body = assert_error(
+        api.post(URL, {"name": "x", "can_introspect": True, "resource": "https://nope.example.com"}),
+        400,
+        "invalid_request",
+    )
+    assert "resource" in body["fields"]
+    body = assert_error(api.post(URL, {"name": "x", "resource": ORDERS}), 400, "invalid_request")
+    assert "resource" in body["fields"]  # only an introspecting client speaks for a resource server
 
 
 def test_the_resource_servers_scope_is_granted_by_the_rule_like_any_other(api, pipeline):

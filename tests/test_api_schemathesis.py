@@ -14,7 +14,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 
 from tests.api import ADMIN
-from tests.factories import AccessTokenFactory, ClientFactory
+from tests.factories import AccessTokenFactory, ClientFactory, ResourceServerFactory
 
 
 def _openapi() -> dict:
@@ -26,10 +26,12 @@ schema = schemathesis.openapi.from_dict(_openapi())
 
 @pytest.fixture
 def world(transactional_db):
-    """An admin caller's token, and a real client, secret and scope for the paths to point at."""
+    """An admin caller's token, and a real client, secret, scope and resource server for the paths to point at."""
     caller = ClientFactory(scopes=[ADMIN, "orders.read"])
     target = ClientFactory(scopes=["orders.read"])
+    orders = ResourceServerFactory(identifier="https://orders.example.com")
     return {
+        "identifier": orders.identifier,
         "token": AccessTokenFactory(client=caller, scope=f"{ADMIN} orders.read").plaintext,
         "client_id": target.client_id,
         "secret_id": target.secret_row.pk,

@@ -29,7 +29,7 @@ def test_scope_create_and_list_json():
     run("scope", "create", "orders.read", "--description", "Read orders")
     data = json.loads(run("scope", "list", "--json"))
     ours = [s for s in data["scopes"] if not s["name"].startswith("gatehouse:")]  # the API's, from a migration
-    assert ours == [{"name": "orders.read", "description": "Read orders", "clients": 0}]
+    assert ours == [{"name": "orders.read", "description": "Read orders", "resource": None, "clients": 0}]
     assert AuditEvent.objects.get().actor_type == "cli"
 
 
@@ -52,6 +52,7 @@ def test_client_create_json_has_exactly_the_documented_keys(oauth):
         "contact",
         "scopes",
         "can_introspect",
+        "resource",
         "token_ttl",
     }
     assert data["scopes"] == ["orders.read"] and data["can_introspect"] is True and data["token_ttl"] == 600

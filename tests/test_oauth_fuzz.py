@@ -19,6 +19,7 @@ RFC_ERRORS = {
     "unauthorized_client",
     "unsupported_grant_type",
     "invalid_scope",
+    "invalid_target",  # RFC 8707
     "unsupported_token_type",
     "slow_down",
     "temporarily_unavailable",

@@ -54,6 +54,12 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 section 2: a `resource` that is malformed, unknown, or not one the client may get a token for."""
+
+    error = "invalid_target"
+
+
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
 

@@ -17,26 +17,69 @@ from django.db.models import Count, F, Max, Q
 from clients import credentials
 from clients.models import VALID_SECRET_SQL, Client, ClientSecret
 
-_SCOPE_ROWS = "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id WHERE cs.client_id = c.id"
-# The client's allowed scopes as one space-separated, sorted string.
-_ALL_SCOPES = {
-    "postgresql": f"COALESCE((SELECT string_agg(sc.name, ' ' ORDER BY sc.name) {_SCOPE_ROWS}), '')",
-    "sqlite": (
-        f"COALESCE((SELECT group_concat(name, ' ') FROM (SELECT sc.name AS name {_SCOPE_ROWS} ORDER BY sc.name)), '')"
+# Granting: the client's scopes with the resource server each belongs to (NULL: a global scope), each marked
+# `granted` (what the token receives) and `targeted` (a named resource this client holds a scope of). The token
+# stores its scopes, each scope's resource server ("*" for global) in the same order, and its audience, all
+# computed here from the rows the INSERT reads, so the grant and the rows it was checked against cannot differ.
+_GRANT_ROWS = (
+    "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id"
+    " LEFT JOIN clients_resourceserver r ON r.id = sc.resource_server_id WHERE cs.client_id = c.id"
+)
+_GRANT = {
+    # One pass over the client's scopes, aggregated in a LATERAL subquery.
+    "postgresql": (
+        "CROSS JOIN LATERAL (SELECT"
+        " COALESCE(string_agg(sc.name, ' ' ORDER BY {order}) FILTER (WHERE {granted}), '') AS scope,"
+        " COALESCE(string_agg(COALESCE(r.identifier, '*'), ' ' ORDER BY {order}) FILTER (WHERE {granted}), '')"
+        " AS owners,"
+        " COALESCE(string_agg(DISTINCT r.identifier, ' ' ORDER BY r.identifier) FILTER (WHERE {granted}), '')"
+        " AS audience,"
+        " count(*) FILTER (WHERE {granted}) AS granted,"
+        " count(DISTINCT r.identifier) FILTER (WHERE {targeted}) AS targets"
+        f" {_GRANT_ROWS}) g"
     ),
+    "sqlite": "",
+}
+# SQLite has no LATERAL: one correlated subquery per value, over the same rows (in the order of the scopes asked
+# for, else by name, which group_concat follows) and the same conditions.
+_SQLITE_ROWS = (
+    "SELECT sc.name AS name, COALESCE(r.identifier, '*') AS owner, r.identifier AS identifier,"
+    " {granted} AS granted, {targeted} AS targeted"
+    f" {_GRANT_ROWS} ORDER BY {{order}}"
+)
+_GRANTED = {
+    "postgresql": {
+        "scope": "g.scope",
+        "owners": "g.owners",
+        "audience": "g.audience",
+        "granted": "g.granted",
+        "targets": "g.targets",
+    },
+    "sqlite": {
+        "scope": f"(SELECT COALESCE(group_concat(name, ' '), '') FROM ({_SQLITE_ROWS}) WHERE granted)",
+        "owners": f"(SELECT COALESCE(group_concat(owner, ' '), '') FROM ({_SQLITE_ROWS}) WHERE granted)",
+        "audience": (
+            "(SELECT COALESCE(group_concat(identifier, ' '), '') FROM (SELECT DISTINCT identifier"
+            f" FROM ({_SQLITE_ROWS}) WHERE granted AND identifier IS NOT NULL ORDER BY identifier))"
+        ),
+        "granted": f"(SELECT count(*) FROM ({_SQLITE_ROWS}) WHERE granted)",
+        "targets": f"(SELECT count(DISTINCT identifier) FROM ({_SQLITE_ROWS}) WHERE targeted)",
+    },
 }
 _ISSUE_SQL = (
     """
-INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at, generation, address)
-SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl, c.generation, %s
-FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id
-WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND """
-    + VALID_SECRET_SQL.format(alias="s")
+INSERT INTO tokens_accesstoken
+    (digest, client_id, secret_id, scope, scope_resources, audience, issued_at, expires_at, generation, address)
+SELECT %(token)s, c.id, s.id, {scope}, {owners}, {audience}, %(now)s, %(now)s + c.token_ttl, c.generation, %(address)s
+FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id {lateral}
+WHERE s.digest = %(secret)s AND c.client_id = %(client_id)s AND c.is_active AND """
+    # The one definition of a valid secret, with its `now` as this statement's named parameter.
+    + VALID_SECRET_SQL.format(alias="s").replace("%s", "%(at)s")
     + """{check}
 RETURNING scope, expires_at
 """
 )
-_SCOPE_CHECK = f" AND (SELECT count(*) {_SCOPE_ROWS} AND sc.name IN ({{names}})) = {{count}}"
+GLOBAL = "*"  # the resource server of a global scope, in AccessToken.scope_resources
 
 # What makes a token live, the one rule every reader applies (tokens `t`, its client `tc`, the secret that minted it
 # `ts`; the parameter is now in Unix seconds). A change that reduces a client's authority (disable, removing a
@@ -54,10 +97,14 @@ _LIVE_TOKEN_JOINS = (
     " JOIN clients_clientsecret ts ON ts.id = t.secret_id"
 )
 
+# The caller's resource server comes with it (rr; NULL for a global introspector): which tokens are active for it
+# and which of their scopes it sees is decided from the token row (tokens.models.audience_view), no query more.
 _INTROSPECT_SQL = f"""
-SELECT rc.can_introspect, t.scope, t.issued_at, t.expires_at, tc.client_id
+SELECT rc.can_introspect, rr.identifier, rr.retired_at, t.scope, t.scope_resources, t.audience, t.issued_at,
+    t.expires_at, tc.client_id
 FROM clients_clientsecret rs
 JOIN clients_client rc ON rc.id = rs.client_id
+LEFT JOIN clients_resourceserver rr ON rr.id = rc.resource_server_id
 LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
 WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND {VALID_SECRET_SQL.format(alias="rs")}
 """
@@ -85,12 +132,15 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What introspection may tell about a live token."""
+    """What introspection may tell about a live token, as the calling resource server may see it: `scope` holds
+    only the scopes of that resource server or global ones, `audience` its identifier (a global introspector: all)."""
 
     client_id: str
     scope: str
     issued_at: int
     expires_at: int
+    audience: tuple[str, ...] = ()
+    global_view: bool = True  # asked by a global introspector (else `audience` is the caller's one identifier)
 
 
 @dataclass(frozen=True)
@@ -113,47 +163,120 @@ class Introspection:
     token: TokenInfo | None = None
 
 
-def _issue_sql(vendor: str, scopes: list[str] | None) -> str:
-    if scopes is None:
-        return _ISSUE_SQL.format(scope=_ALL_SCOPES[vendor], check="")
-    names = ", ".join(["%s"] * len(scopes))
-    return _ISSUE_SQL.format(scope="%s", check=_SCOPE_CHECK.format(names=names, count=len(scopes)))
+def _names(prefix: str, count: int) -> str:
+    return ", ".join(f"%({prefix}{i})s" for i in range(count))
 
 
-# Statement texts are built once per (database, number of scopes asked for), not per request.
-_ISSUE_SQL_CACHE: dict[tuple[str, int | None], str] = {}
+def _issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None) -> str:
+    """The token INSERT for `n_scopes` scopes asked for (None: all) and `n_resources` resources named (None: none).
+
+    Granted: the scopes asked for, or all the client holds, that are global or belong to a named resource server;
+    each named resource must be an active resource server the client holds a scope of (`targets`), and every scope
+    asked for must be granted, or nothing is inserted. Without resources, the audience is the resource servers of
+    the granted scopes.
+    """
+    conditions = []
+    if n_scopes is not None:
+        conditions.append(f"sc.name IN ({_names('s', n_scopes)})")
+    if n_resources is not None:
+        conditions.append(f"(sc.resource_server_id IS NULL OR r.identifier IN ({_names('r', n_resources)}))")
+    granted = " AND ".join(conditions) or "TRUE"
+    targeted = (
+        f"r.identifier IN ({_names('r', n_resources)}) AND r.retired_at IS NULL" if n_resources is not None else "FALSE"
+    )
+    # The token's scopes in the order they were asked for (else by name); their resource servers in the same order.
+    order = "sc.name"
+    if n_scopes is not None:
+        order = "CASE sc.name " + " ".join(f"WHEN %(s{i})s THEN {i}" for i in range(n_scopes)) + " END"
+    values = {k: v.format(granted=granted, targeted=targeted, order=order) for k, v in _GRANTED[vendor].items()}
+    check = ""
+    if n_scopes is not None:
+        check += f" AND {values['granted']} = {n_scopes}"
+    if n_resources is not None:
+        check += f" AND {values['targets']} = {n_resources}"
+    return _ISSUE_SQL.format(
+        scope=values["scope"],
+        owners=values["owners"],
+        audience="%(audience)s" if n_resources is not None else values["audience"],
+        lateral=_GRANT[vendor].format(granted=granted, targeted=targeted, order=order),
+        check=check,
+    )
 
 
-def _cached_issue_sql(vendor: str, scopes: list[str] | None) -> str:
-    key = (vendor, None if scopes is None else len(scopes))
+# Statement texts are built once per (database, number of scopes asked for, number of resources), not per request.
+_ISSUE_SQL_CACHE: dict[tuple[str, int | None, int | None], str] = {}
+
+
+def _cached_issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None) -> str:
+    key = (vendor, n_scopes, n_resources)
     sql = _ISSUE_SQL_CACHE.get(key)
     if sql is None:
-        sql = _ISSUE_SQL_CACHE[key] = _issue_sql(vendor, scopes)
+        sql = _ISSUE_SQL_CACHE[key] = _issue_sql(vendor, n_scopes, n_resources)
     return sql
+
+
+def audience_view(
+    resource: str | None, scope: str, scope_resources: str, audience: str
+) -> tuple[str, tuple[str, ...]] | None:
+    """What the introspecting resource server `resource` (None: a global introspector) may see of a live token:
+    (its scopes, its audience), or None if the token is not for it.
+
+    The token's scopes are stored with the resource server of each (`scope_resources`, same order) as they were when
+    it was issued; moving a scope to another resource server ends the tokens that carry it (clients.services), so
+    for a live token these are still true.
+    """
+    targets = tuple(audience.split())
+    if resource is None:
+        return scope, targets
+    if resource not in targets:
+        return None
+    owners = scope_resources.split()
+    names = scope.split()
+    if len(owners) != len(names):  # issued by a release that did not record them: show nothing it cannot vouch for
+        return "", (resource,)
+    seen = " ".join(name for name, owner in zip(names, owners, strict=True) if owner in (GLOBAL, resource))
+    return seen, (resource,)
 
 
 class AccessTokenManager(models.Manager["AccessToken"]):
     def issue(
-        self, *, client_id: str, secret: str, scopes: list[str] | None, now: datetime, address: str | None = None
+        self,
+        *,
+        client_id: str,
+        secret: str,
+        scopes: list[str] | None,
+        now: datetime,
+        resources: list[str] | None = None,
+        address: str | None = None,
     ) -> IssuedToken | None:
         """Authenticate the client and store a new token in one INSERT ... SELECT; None if either is refused.
 
-        `scopes` None grants every scope the client holds; a list is granted exactly, or not at all. `address` is
-        the client's address, kept on the token for staff (the live-token lists).
+        `scopes` None grants every scope the client holds (of the named resource servers, and global ones); a list
+        is granted exactly, or not at all. `resources` (RFC 8707, None: none named) sets the token's audience.
         """
         if not credentials.is_well_formed(secret, credentials.CLIENT_SECRET_PREFIX):
             return None
         token = credentials.new_credential(credentials.ACCESS_TOKEN_PREFIX)
         epoch = int(now.timestamp())
-        params: list[Any] = [credentials.digest(token)]
+        params: dict[str, Any] = {
+            "token": credentials.digest(token),
+            "now": epoch,
+            "secret": credentials.digest(secret),
+            "client_id": client_id,
+            "at": connection.ops.adapt_datetimefield_value(now),
+            "address": address or None,
+        }
         if scopes is not None:
-            params.append(" ".join(scopes))
-        params += [epoch, epoch, address or None, credentials.digest(secret), client_id]
-        params.append(connection.ops.adapt_datetimefield_value(now))
-        if scopes is not None:
-            params += scopes
+            params.update((f"s{i}", name) for i, name in enumerate(scopes))
+        if resources is not None:
+            resources = sorted(set(resources))
+            params.update((f"r{i}", identifier) for i, identifier in enumerate(resources))
+            params["audience"] = " ".join(resources)
+        sql = _cached_issue_sql(
+            connection.vendor, None if scopes is None else len(scopes), None if resources is None else len(resources)
+        )
         with connection.cursor() as cursor:
-            cursor.execute(_cached_issue_sql(connection.vendor, scopes), params)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
@@ -175,10 +298,15 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             row = cursor.fetchone()
         if row is None:
             return Introspection(caller_authenticated=False)
-        can_introspect, scope, issued_at, expires_at, token_client_id = row
+        can_introspect, resource, retired_at, scope, scope_resources, audience, issued_at, expires_at, holder = row
         if not can_introspect:
             return Introspection(caller_authenticated=True)
-        info = None if token_client_id is None else TokenInfo(token_client_id, scope, issued_at, expires_at)
+        info = None
+        # A retired resource server's introspectors see every token as inactive (none can be for it anyway).
+        if holder is not None and retired_at is None:
+            seen = audience_view(resource, scope, scope_resources, audience)
+            if seen is not None:
+                info = TokenInfo(holder, seen[0], issued_at, expires_at, seen[1], global_view=resource is None)
         return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
 
     def bearer(self, token: str, *, now: datetime) -> Bearer | None:
@@ -263,6 +391,10 @@ class AccessToken(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="tokens", db_index=False)
     secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="tokens", db_index=False)
     scope = models.TextField(blank=True)
+    # The resource server of each scope in `scope`, in the same order, as identifiers ("*": a global scope), and the
+    # token's audience (RFC 8707): the identifiers of the resource servers it is for, sorted, separated by spaces.
+    scope_resources = models.TextField(blank=True, default="", db_default="")
+    audience = models.TextField(blank=True, default="", db_default="")
     issued_at = models.BigIntegerField(help_text="Unix seconds.")
     expires_at = models.BigIntegerField(help_text="Unix seconds.")
     revoked_at = models.BigIntegerField(null=True, blank=True, help_text="Unix seconds.")

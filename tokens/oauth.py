@@ -17,10 +17,24 @@ MAX_FIELDS = 16
 MAX_CLIENT_ID = 128
 MAX_SECRET = 256
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Parameters that may be sent more than once (RFC 8707 section 2: `resource` names one resource server each time).
+REPEATABLE = frozenset({"resource"})
 
 
-def parse_form(request: HttpRequest) -> dict[str, str]:
-    """The request's form fields; refuses other content types, duplicates, NUL bytes, bad UTF-8, huge bodies."""
+class Form(dict[str, str]):
+    """The form's fields (the first value of a repeatable one), and every value of the repeatable ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repeated: dict[str, list[str]] = {}
+
+    def getlist(self, name: str) -> list[str]:
+        return self.repeated.get(name, [])
+
+
+def parse_form(request: HttpRequest) -> Form:
+    """The request's form fields; refuses other content types, duplicates (but of REPEATABLE ones), NUL bytes, bad
+    UTF-8, huge bodies."""
     if request.content_type != FORM_TYPE:
         raise InvalidRequest(f"the request body must be {FORM_TYPE}")
     try:
@@ -36,12 +50,16 @@ def parse_form(request: HttpRequest) -> dict[str, str]:
         raise InvalidRequest("the request body is not valid UTF-8") from None
     except ValueError:
         raise InvalidRequest(f"too many parameters (at most {MAX_FIELDS})") from None
-    form: dict[str, str] = {}
+    form = Form()
     for name, value in pairs:
-        if name in form:
-            raise InvalidRequest(f"parameter {name!r} was sent more than once")
         if "\x00" in name or "\x00" in value:
             raise InvalidRequest("parameters may not contain NUL characters")
+        if name in REPEATABLE:
+            form.repeated.setdefault(name, []).append(value)
+            form.setdefault(name, value)
+            continue
+        if name in form:
+            raise InvalidRequest(f"parameter {name!r} was sent more than once")
         form[name] = value
     return form
 

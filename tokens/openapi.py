@@ -20,6 +20,7 @@ ERROR_CODES = [
     "unauthorized_client",
     "unsupported_grant_type",
     "invalid_scope",
+    "invalid_target",
     "slow_down",
     "temporarily_unavailable",
 ]
@@ -40,6 +41,16 @@ _FORMS: dict[str, dict[str, Any]] = {
         "properties": {
             "grant_type": _string("Only the client credentials grant.", enum=["client_credentials"]),
             "scope": _string("Space-separated scope names; all of the client's scopes when absent."),
+            "resource": {
+                "type": "array",
+                "items": _string("A resource server's identifier: an absolute URI without a fragment."),
+                "description": (
+                    "RFC 8707 resource indicator, repeatable: the resource servers the token is for. Only their "
+                    "scopes and global ones are granted; each must be a registered resource server the client holds "
+                    "a scope of (else invalid_target). Without it, the token is for every resource server of a "
+                    "granted scope."
+                ),
+            },
             **_CLIENT_AUTH,
         },
     },
@@ -93,6 +104,14 @@ _INTROSPECTION = {
         "iat": {"type": "integer"},
         "iss": {"type": "string"},
         "sub": {"type": "string"},
+        "aud": {
+            "description": (
+                "The resource servers the token is for: the caller's identifier when it introspects for a resource "
+                "server (and `scope` then holds only that resource server's scopes and global ones); the list of them "
+                "all for a global introspector (absent for a token of global scopes only)."
+            ),
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
     },
 }
 _EMPTY = {"type": "object", "additionalProperties": False, "properties": {}}
@@ -106,7 +125,7 @@ def _error(description: str) -> OpenApiResponse:
 _ERRORS = {
     400: _error(
         "invalid_request (malformed form, wrong content type, duplicate field), and for the token "
-        "endpoint unsupported_grant_type or invalid_scope"
+        "endpoint unsupported_grant_type, invalid_scope or invalid_target (RFC 8707)"
     ),
     401: _error("invalid_client: client authentication failed"),
     405: _error("invalid_request: only POST is allowed"),

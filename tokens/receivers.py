@@ -11,7 +11,8 @@ from tokens.models import AccessToken
 
 
 @receiver(
-    [signals.client_disabled, signals.scopes_removed, signals.client_tokens_revoked], dispatch_uid="tokens.end_client"
+    [signals.client_disabled, signals.scopes_removed, signals.client_tokens_revoked, signals.scope_moved],
+    dispatch_uid="tokens.end_client",
 )
 def end_client_tokens(sender: Any, *, client: Client, now: datetime, **_: Any) -> int:
     """Revoke every live token of the client; returns how many."""

@@ -20,12 +20,13 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from clients.models import Authentication, Client, Scope
+from clients.models import Authentication, Client, Scope, is_resource_identifier
 from tokens import signals, throttle
 from tokens.exceptions import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     MethodNotAllowed,
     OAuthError,
     SlowDown,
@@ -34,7 +35,7 @@ from tokens.exceptions import (
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken
-from tokens.oauth import ClientCredentials, basic_challenge, client_credentials, issuer, parse_form
+from tokens.oauth import ClientCredentials, Form, basic_challenge, client_credentials, issuer, parse_form
 from tokens.openapi import OAuthSchema
 from tokens.outcome import Outcome, loggable_client_id
 
@@ -86,7 +87,7 @@ class OAuthView(APIView):
         self.outcome = request.oauth = Outcome(self.endpoint)
         return super().dispatch(request, *args, **kwargs)
 
-    def credentials(self, request: HttpRequest, form: dict[str, str]) -> ClientCredentials:
+    def credentials(self, request: HttpRequest, form: Form) -> ClientCredentials:
         creds = client_credentials(request, form)
         self.outcome.client_id = creds.client_id
         return creds
@@ -112,7 +113,7 @@ class OAuthView(APIView):
             connection.close()
             return self.serve(django_request, form)
 
-    def serve(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+    def serve(self, request: HttpRequest, form: Form) -> HttpResponse:
         """handle(); a failed client authentication is counted by the throttle before it is answered.
 
         The success path does no throttle work at all: a valid credential is never refused (tokens.throttle).
@@ -122,7 +123,7 @@ class OAuthView(APIView):
         except InvalidClient as refused:
             raise self.client_authentication_failed(refused) from None
 
-    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+    def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         raise NotImplementedError
 
     def http_method_not_allowed(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -190,7 +191,18 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
-def _requested_scopes(form: dict[str, str]) -> list[str] | None:
+def _requested_resources(form: Form) -> list[str] | None:
+    """RFC 8707 `resource` values (repeatable), or None when there is none; each an absolute URI, no fragment."""
+    values = form.getlist("resource")
+    if not values:
+        return None
+    for value in values:
+        if not is_resource_identifier(value):
+            raise InvalidTarget("resource must be an absolute URI without a fragment, naming a resource server")
+    return list(dict.fromkeys(values))
+
+
+def _requested_scopes(form: Form) -> list[str] | None:
     if "scope" not in form:
         return None
     raw = form["scope"]
@@ -207,7 +219,7 @@ class TokenView(OAuthView):
 
     endpoint = "token"
 
-    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+    def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required")
@@ -215,15 +227,28 @@ class TokenView(OAuthView):
         if grant_type != "client_credentials":
             raise UnsupportedGrantType("only the client_credentials grant is supported")
         scopes = _requested_scopes(form)
+        resources = _requested_resources(form)
         now = timezone.now()
         issued = AccessToken.objects.issue(
-            client_id=creds.client_id, secret=creds.secret, scopes=scopes, now=now, address=_ip_or_none(self.address)
+            client_id=creds.client_id,
+            secret=creds.secret,
+            scopes=scopes,
+            resources=resources,
+            now=now,
+            address=_ip_or_none(self.address),
         )
         if issued is None:
             auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
-            if auth.ok and scopes is not None:
+            if auth.ok and auth.client_pk is not None and (scopes is not None or resources is not None):
                 self.outcome.authenticated = True
-                raise InvalidScope("the client may not receive the requested scope")
+                if resources is not None:
+                    unusable = Client.objects.unusable_resources(auth.client_pk, resources)
+                    if unusable:
+                        raise InvalidTarget(
+                            "not a resource server this client may get a token for: " + " ".join(unusable)
+                        )
+                if scopes is not None:
+                    raise InvalidScope("the client may not receive the requested scope")
             raise self.authentication_failed(creds, request, auth)
         self.succeeded("issued")
         return oauth_response(
@@ -241,7 +266,7 @@ class IntrospectionView(OAuthView):
 
     endpoint = "introspect"
 
-    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+    def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         creds = self.credentials(request, form)
         token = form.get("token")
         if not token:
@@ -261,18 +286,23 @@ class IntrospectionView(OAuthView):
             return oauth_response(INACTIVE)
         info = result.token
         self.succeeded("active")
-        return oauth_response(
-            {
-                "active": True,
-                "client_id": info.client_id,
-                "scope": info.scope,
-                "token_type": "Bearer",
-                "exp": info.expires_at,
-                "iat": info.issued_at,
-                "iss": issuer(),
-                "sub": info.client_id,
-            }
-        )
+        body: dict[str, Any] = {
+            "active": True,
+            "client_id": info.client_id,
+            "scope": info.scope,
+            "token_type": "Bearer",
+            "exp": info.expires_at,
+            "iat": info.issued_at,
+            "iss": issuer(),
+            "sub": info.client_id,
+        }
+        # RFC 7662 `aud`: the calling resource server's identifier; for a global introspector, the list of every
+        # resource server the token is for (left out when it is for none: a token of global scopes only).
+        if not info.global_view:
+            body["aud"] = info.audience[0]
+        elif info.audience:
+            body["aud"] = list(info.audience)
+        return oauth_response(body)
 
 
 class RevocationView(OAuthView):
@@ -280,7 +310,7 @@ class RevocationView(OAuthView):
 
     endpoint = "revoke"
 
-    def handle(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+    def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         creds = self.credentials(request, form)
         token = form.get("token")
         if not token:

@@ -3,10 +3,14 @@
 Usage: python dot_resource_server.py INTROSPECTION_URL RS_ID RS_SECRET REQUIRED_SCOPE TOKEN [TOKEN...]
 Prints one JSON object: {"statuses": [<status of a scope-protected view called with each bearer token>]}.
 DOT calls Gatehouse's introspection endpoint with Basic credentials, as a deployed resource server would.
+With RESOURCE_SERVER_URL (e.g. https://orders.example.com) in the environment, the view is served under that URL:
+DOT (RFC 8707) also checks that an introspected token's `aud` covers the URL it is called at.
 """
 
 import json
+import os
 import sys
+from urllib.parse import urlsplit
 
 import django
 from django.conf import settings
@@ -46,5 +50,16 @@ class Orders(ScopedProtectedResourceView):
 
 
 urlpatterns = [path("orders", Orders.as_view())]
-statuses = [Client().get("/orders", HTTP_AUTHORIZATION=f"Bearer {token}").status_code for token in tokens]
+served_at = urlsplit(os.environ.get("RESOURCE_SERVER_URL", "http://testserver"))
+statuses = [
+    Client()
+    .get(
+        "/orders",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_HOST=served_at.netloc,
+        secure=served_at.scheme == "https",
+    )
+    .status_code
+    for token in tokens
+]
 print(json.dumps({"statuses": statuses}))

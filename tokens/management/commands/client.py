@@ -14,6 +14,7 @@ from django.utils import timezone
 from clients import credentials
 from clients.limits import MAX_TOKEN_TTL
 from clients.management.commands._cli import SubcommandCommand, grace, whole
+from clients.management.commands.resource import find as find_resource
 from clients.models import AuditEvent, Client
 from clients.services import (
     Actor,
@@ -43,6 +44,7 @@ def describe(client: Client) -> dict[str, Any]:
         "contact": client.contact,
         "scopes": client.scope_names(),
         "can_introspect": client.can_introspect,
+        "resource": client.resource_server.identifier if client.resource_server else None,
         "token_ttl": client.token_ttl,
         "is_active": client.is_active,
         "created_at": client.created_at.isoformat(),
@@ -90,6 +92,11 @@ class Command(SubcommandCommand):
         create.add_argument("--contact", default="", metavar="TEXT", help="An email address or an http(s) URL.")
         create.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE")
         create.add_argument("--introspect", action="store_true", help="May call the introspection endpoint.")
+        create.add_argument(
+            "--resource",
+            metavar="IDENTIFIER",
+            help="With --introspect: the resource server it introspects for (without: a global introspector).",
+        )
         create.add_argument("--token-ttl", type=whole(1, MAX_TOKEN_TTL), default=None, metavar="SECONDS")
         create.add_argument("--json", action="store_true")
         update = sub.add_parser("update", help="Change a client's name, owner, contact or description.")
@@ -138,10 +145,15 @@ class Command(SubcommandCommand):
         contact: str,
         scopes: list[str],
         introspect: bool,
+        resource: str | None,
         token_ttl: int | None,
         json: bool,
         **_: Any,
     ) -> None:
+        if resource is not None and not introspect:
+            raise CommandError(
+                "--resource names the resource server an introspecting client speaks for: add --introspect"
+            )
         new = client_create(
             name=name,
             description=description,
@@ -149,6 +161,7 @@ class Command(SubcommandCommand):
             contact=contact,
             scopes=scopes,
             can_introspect=introspect,
+            resource_server=find_resource(resource) if resource is not None else None,
             token_ttl=token_ttl,
             actor=Actor.cli(),
         )
@@ -161,6 +174,7 @@ class Command(SubcommandCommand):
             "contact": new.client.contact,
             "scopes": new.client.scope_names(),
             "can_introspect": new.client.can_introspect,
+            "resource": new.client.resource_server.identifier if new.client.resource_server else None,
             "token_ttl": new.client.token_ttl,
         }
         if json:
@@ -219,7 +233,7 @@ class Command(SubcommandCommand):
         self.stdout.write(f"enabled {client_id}")
 
     def do_list(self, json: bool, **_: Any) -> None:
-        clients = Client.objects.prefetch_related("scopes", "secrets")
+        clients = Client.objects.select_related("resource_server").prefetch_related("scopes", "secrets")
         if json:
             self.emit_json({"clients": [describe(c) for c in clients]})
             return
