@@ -23,4 +23,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, batch_size: int, **options: Any) -> None:
         total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
         self.stdout.write(f"purged {total} tokens")
+        self.stdout.write(f"purged {AccessToken.objects.purge_used_assertions(now=timezone.now())} used assertion ids")
         self.stdout.write(f"purged {throttle.purge()} failure counters")
