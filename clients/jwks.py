@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -239,12 +240,13 @@ class KeyCache:
     rotated-in key works at once while made-up key ids cannot make Gatehouse hammer the issuer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, tuple[float, list[PublicKey]]] = {}
         self._lock = threading.Lock()
+        self.clock = clock
 
     def keys(self, source: str, *, discover: bool = False, kid: str | None = None) -> list[PublicKey]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             entry = self._entries.get(source)
         if entry is not None:
@@ -256,7 +258,7 @@ class KeyCache:
         url = discover_jwks_uri(source) if discover else source
         keys = fetch_jwks(url)
         with self._lock:
-            self._entries[source] = (time.monotonic(), keys)
+            self._entries[source] = (self.clock(), keys)
         return keys
 
     def clear(self) -> None:
