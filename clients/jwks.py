@@ -9,6 +9,7 @@ redirects, a byte limit and a time limit; results are cached per process for GAT
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import json
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from joserfc.errors import JoseError, SecurityWarning
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 # RFC 9864 deprecates "EdDSA" in favour of "Ed25519"; both name the same signature, and clients still send EdDSA.
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
@@ -112,10 +113,16 @@ def _public_key(jwk: Any, n: int) -> PublicKey:
     return PublicKey(kid=kid, kty=kty, alg=alg, jwk=public, thumbprint=thumbprint)
 
 
-def key_set(keys: list[PublicKey] | list[dict[str, Any]]) -> KeySet:
-    """A joserfc KeySet of validated public keys (PublicKey objects or their stored JWKs)."""
-    jwks = [k.jwk if isinstance(k, PublicKey) else k for k in keys]
-    return KeySet.import_key_set({"keys": jwks})  # type: ignore[typeddict-item]
+def imported(jwk: dict[str, Any]) -> RSAKey | ECKey | OKPKey:
+    """The joserfc key object of a validated public JWK, imported once per process (importing costs as much as
+    verifying a signature: see docs/decisions.md)."""
+    return _imported(json.dumps(jwk, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _imported(text: str) -> RSAKey | ECKey | OKPKey:
+    jwk = json.loads(text)
+    return {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[jwk["kty"]].import_key(jwk)
 
 
 # --- fetching -----------------------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ class Caller:
 
     client_pk: int
     generation: int
-    secret_pk: int
+    secret_pk: int | None
+    key_pk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,12 @@ def _check_caller(caller: Caller, own: Client | None) -> None:
     """
     if own is None or not own.is_active or own.generation != caller.generation:
         raise CallerRevoked()
-    if not ClientSecret.objects.filter(pk=caller.secret_pk, retired_at__isnull=True).exists():
+    if (
+        caller.secret_pk is not None
+        and not ClientSecret.objects.filter(pk=caller.secret_pk, retired_at__isnull=True).exists()
+    ):
+        raise CallerRevoked()
+    if caller.key_pk is not None and not ClientKey.objects.filter(pk=caller.key_pk, retired_at__isnull=True).exists():
         raise CallerRevoked()
 
 

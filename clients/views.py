@@ -96,7 +96,7 @@ class ApiViewSet(GenericViewSet):
             bearer.client_id,
             self.request.META.get("REMOTE_ADDR"),
             scopes=bearer.scopes,
-            caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk),
+            caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk, bearer.key_pk),
         )
 
     def bearer(self) -> Bearer:

@@ -148,7 +148,7 @@ def _verify_signature(
         raise AssertionRefused("wrong_key_type", client_id)
     for key in usable:
         try:
-            jwt.decode(assertion, jwks.key_set([key]), algorithms=[alg])
+            jwt.decode(assertion, jwks.imported(key), algorithms=[alg])
             return
         except BadSignatureError:
             continue
@@ -252,7 +252,7 @@ def _signing_key_pk(
         return key_pks.get(kid)
     for key in keys:
         try:
-            jwt.decode(assertion, jwks.key_set([key]), algorithms=[header["alg"]])
+            jwt.decode(assertion, jwks.imported(key), algorithms=[header["alg"]])
         except JoseError:
             continue
         return key_pks.get(key["kid"])

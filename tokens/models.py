@@ -92,7 +92,7 @@ WHERE rc.id = %s AND rc.is_active
 """
 
 _BEARER_SQL = f"""
-SELECT t.client_id, tc.client_id, t.scope, t.generation, t.secret_id
+SELECT t.client_id, tc.client_id, t.scope, t.generation, t.secret_id, t.key_id
 FROM {_LIVE_TOKEN_JOINS}
 WHERE t.digest = %s AND {LIVE_TOKEN_SQL}
 """
@@ -125,7 +125,8 @@ class Bearer:
     client_id: str
     scopes: frozenset[str]
     generation: int
-    secret_pk: int
+    secret_pk: int | None  # the secret that minted it, or
+    key_pk: int | None = None  # the registered key (private_key_jwt); both None for jwks_uri and federated
 
 
 @dataclass(frozen=True)
@@ -303,8 +304,8 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             row = cursor.fetchone()
         if row is None:
             return None
-        client_pk, client_id, scope, generation, secret_pk = row
-        return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk)
+        client_pk, client_id, scope, generation, secret_pk, key_pk = row
+        return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk, key_pk)
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
         """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
