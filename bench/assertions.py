@@ -15,7 +15,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def main() -> None:
     key_file, client_id, audience, count, out = sys.argv[1:6]
-    key = ECKey.import_key(json.loads(open(key_file).read()))
+    with open(key_file) as handle:
+        key = ECKey.import_key(json.load(handle))
     now = int(time.time())
     header = {"alg": "ES256", "kid": key.kid}
     with open(out, "w") as lines:

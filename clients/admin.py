@@ -284,7 +284,7 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
             title,
             client=new.client,
             plaintext=new.plaintext,
-            hint=new.secret.hint,
+            hint=new.secret.hint if new.secret else "",
             curl=curl,
             previous_end=new.previous_secret_expires_at,
             change_url=self._change_url(new.client),

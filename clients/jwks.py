@@ -35,6 +35,7 @@ ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA", "Ed25519")
 ALGORITHMS_BY_KTY = {"RSA": ("RS256", "PS256"), "EC": ("ES256",), "OKP": ("EdDSA", "Ed25519")}
 CURVES = {"EC": ("P-256",), "OKP": ("Ed25519",)}
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_KEY_CLASSES: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
 MIN_RSA_BITS = 2048
 MAX_KEYS = 20
 MAX_KID = 200
@@ -101,7 +102,7 @@ def _public_key(jwk: Any, n: int) -> PublicKey:
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > MAX_KID or not kid.isprintable()):
         raise JWKSError(f"{where}: kid must be 1-{MAX_KID} printable characters")
     try:
-        key = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[kty].import_key(jwk)
+        key = _KEY_CLASSES[kty].import_key(jwk)
     except (JoseError, ValueError, TypeError) as error:
         raise JWKSError(f"{where} is not a valid {kty} key ({error})") from None
     if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
@@ -122,7 +123,7 @@ def imported(jwk: dict[str, Any]) -> RSAKey | ECKey | OKPKey:
 @functools.lru_cache(maxsize=1024)
 def _imported(text: str) -> RSAKey | ECKey | OKPKey:
     jwk = json.loads(text)
-    return {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[jwk["kty"]].import_key(jwk)
+    return _KEY_CLASSES[jwk["kty"]].import_key(jwk)
 
 
 # --- fetching -----------------------------------------------------------------------------------------------------

@@ -528,7 +528,7 @@ def client_switch_auth(*, client: Client, credential: Credential, actor: Actor) 
             ended = _end_credentials(client, actor=actor, now=now)
             if ended:
                 changes["credentials_retired"] = [ended, None]
-            if client.trust_id is not None:
+            if client.trust is not None:
                 changes["trust"] = [client.trust.name, None]
                 changes["subject"] = [client.subject, None]
             if client.jwks_uri:

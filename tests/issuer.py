@@ -7,6 +7,7 @@ over HTTP from a thread, and tokens it signs. Tests switch on GATEHOUSE_JWKS_ALL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
@@ -49,10 +50,8 @@ class LocalIssuer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -159,6 +159,8 @@ def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval(
 def test_discovery_must_name_the_same_issuer(loopback):
     with LocalIssuer() as issuer:
         assert jwks.discover_jwks_uri(issuer.url) == issuer.jwks_uri
-    with LocalIssuer(issuer="https://token.actions.githubusercontent.com") as impostor:
-        with pytest.raises(jwks.FetchError, match="different issuer"):
-            jwks.discover_jwks_uri(impostor.url)
+    with (
+        LocalIssuer(issuer="https://token.actions.githubusercontent.com") as impostor,
+        pytest.raises(jwks.FetchError, match="different issuer"),
+    ):
+        jwks.discover_jwks_uri(impostor.url)

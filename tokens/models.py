@@ -336,10 +336,10 @@ class AccessTokenManager(models.Manager["AccessToken"]):
                         Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["secret_id"]
                     ).update(last_used_at=used)
                 key_use = self.filter(id__in=ids, key__isnull=False).values("key_id").annotate(last=Max("issued_at"))
-                for row in key_use:
-                    used = datetime.fromtimestamp(row["last"], tz=UTC)
+                for key_row in key_use:
+                    used = datetime.fromtimestamp(key_row["last"], tz=UTC)
                     ClientKey.objects.filter(
-                        Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=row["key_id"]
+                        Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=key_row["key_id"]
                     ).update(last_used_at=used)
                 self.filter(id__in=ids).delete()
             total += len(ids)
