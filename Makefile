@@ -27,7 +27,8 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy config clients tokens ops
+	$(VENV)/bin/mypy config clients tokens api portal ops
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/hadolint Dockerfile
 

@@ -8,8 +8,6 @@ who may grant which scopes and the introspection privilege is decided here and n
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,9 +16,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
-from clients import credentials, jwks
+from clients import credentials, jwks, signals
 from clients.models import (
     ADMIN_SCOPE,
     RESERVED_SCOPE_PREFIX,
@@ -29,7 +28,6 @@ from clients.models import (
     Client,
     ClientKey,
     ClientSecret,
-    IdempotencyKey,
     Scope,
     Trust,
     is_reserved_scope,
@@ -490,8 +488,6 @@ def client_key_add(*, client: Client, keys: list[jwks.PublicKey], actor: Actor) 
 def client_key_retire(*, client: Client, kid: str, actor: Actor) -> ClientKey:
     """Retire a key now (rotation, or a leaked private key): assertions it signs are refused and the tokens it
     minted end, including any being issued at this moment (their key's retired_at ends them at read time)."""
-    from tokens.models import AccessToken
-
     now = timezone.now()
     with transaction.atomic():
         client = _lock_client(actor, client.pk)
@@ -499,7 +495,7 @@ def client_key_retire(*, client: Client, kid: str, actor: Actor) -> ClientKey:
         key = client.keys.filter(kid=kid, retired_at__isnull=True).first()
         if key is None:
             raise ValidationError(f"client {client.client_id} has no active key {kid!r}", code="unknown_key")
-        revoked = AccessToken.objects.live(now).filter(key=key).update(revoked_at=int(now.timestamp()))
+        revoked = signals.tokens_ended(signals.key_retired.send(sender=ClientKey, key=key, now=now))
         key.retired_at = now
         key.retired_by = actor.name
         key.save(update_fields=["retired_at", "retired_by"])
@@ -524,7 +520,7 @@ def client_switch_auth(*, client: Client, credential: Credential, actor: Actor) 
             authorize(actor, client=client)
             before = client.auth_method
             changes: dict[str, Any] = {"auth_method": [before, credential.auth_method]}
-            changes["tokens_revoked"] = [None, _end_client_tokens(client, now)]
+            changes["tokens_revoked"] = [None, _end_client_tokens(client, now, signals.client_tokens_revoked)]
             ended = _end_credentials(client, actor=actor, now=now)
             if ended:
                 changes["credentials_retired"] = [ended, None]
@@ -656,8 +652,10 @@ def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None 
             before_names = client.scope_names()
             after_names = sorted(s.name for s in granted)
             if before_names != after_names:
-                if set(before_names) - set(after_names):
-                    changes["tokens_revoked"] = [None, _end_client_tokens(client, now)]
+                removed = sorted(set(before_names) - set(after_names))
+                if removed:
+                    ended = _end_client_tokens(client, now, signals.scopes_removed, removed=removed)
+                    changes["tokens_revoked"] = [None, ended]
                 client.scopes.set(granted)
                 changes["scopes"] = [before_names, after_names]
         if changes:
@@ -666,25 +664,17 @@ def client_update(*, client: Client, actor: Actor, scopes: Iterable[str] | None 
     return client
 
 
-def _end_client_tokens(client: Client, now: datetime) -> int:
+def _end_client_tokens(client: Client, now: datetime, signal: Signal, **details: Any) -> int:
     """End every live token of the client; returns how many were revoked. Call with the client row locked.
 
-    The UPDATE revokes the live tokens it can see; raising the generation also ends those whose INSERT is racing
-    this transaction (they carry the old generation), so none survives the commit and none comes back later.
+    The receivers of `signal` (tokens) revoke the live tokens they can see; raising the generation also ends those
+    whose INSERT is racing this transaction (they carry the old generation), so none survives the commit and none
+    comes back later.
     """
-    from tokens.models import AccessToken
-
-    revoked = AccessToken.objects.live(now).filter(secret__client=client).update(revoked_at=int(now.timestamp()))
+    revoked = signals.tokens_ended(signal.send(sender=Client, client=client, now=now, **details))
     client.generation += 1
     client.save(update_fields=["generation"])
     return revoked
-
-
-def _end_secret_tokens(secret: ClientSecret, now: datetime) -> int:
-    """Revoke the live tokens one secret minted (a token racing the retirement dies by its secret's retired_at)."""
-    from tokens.models import AccessToken
-
-    return AccessToken.objects.live(now).filter(secret=secret).update(revoked_at=int(now.timestamp()))
 
 
 def client_disable(*, client: Client, actor: Actor) -> Client:
@@ -695,7 +685,7 @@ def client_disable(*, client: Client, actor: Actor) -> Client:
         authorize(actor, client=client)
         if not client.is_active:
             return client
-        revoked = _end_client_tokens(client, now)
+        revoked = _end_client_tokens(client, now, signals.client_disabled)
         client.is_active = False
         client.save(update_fields=["is_active", "updated_at"])
         _audit(
@@ -754,7 +744,7 @@ def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor, revo
         }
         revoked = 0
         if revoke_tokens:
-            revoked = _end_client_tokens(client, now)
+            revoked = _end_client_tokens(client, now, signals.client_tokens_revoked)
             changes["tokens_revoked"] = [None, revoked]
         _audit(actor=actor, action="secret.rotate", client=client, changes=changes)
     return NewSecret(
@@ -775,7 +765,7 @@ def secret_retire(*, secret: ClientSecret, actor: Actor) -> ClientSecret:
         secret = ClientSecret.objects.get(pk=secret.pk)
         if secret.retired_at is not None:
             return secret
-        revoked = _end_secret_tokens(secret, now)
+        revoked = signals.tokens_ended(signals.secret_retired.send(sender=ClientSecret, secret=secret, now=now))
         before = secret.valid_until
         if secret.valid_until is None or secret.valid_until > now:
             secret.valid_until = now
@@ -800,7 +790,7 @@ def client_revoke_tokens(*, client: Client, actor: Actor) -> int:
     with transaction.atomic():
         client = _lock_client(actor, client.pk)
         authorize(actor, client=client)
-        revoked = _end_client_tokens(client, now)
+        revoked = _end_client_tokens(client, now, signals.client_tokens_revoked)
         _audit(actor=actor, action="client.revoke_tokens", client=client, changes={"tokens_revoked": [None, revoked]})
     return revoked
 
@@ -809,53 +799,6 @@ def secrets_expiring(within: timedelta, now: datetime | None = None) -> Q:
     """Filter for secrets still valid now whose end falls within the given time."""
     now = now or timezone.now()
     return Q(retired_at__isnull=True, valid_until__gt=now, valid_until__lte=now + within)
-
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-class IdempotencyKeyReused(Exception):
-    """The same Idempotency-Key was sent before with a different request."""
-
-
-@dataclass(frozen=True)
-class Replay:
-    """A create already made under this Idempotency-Key: the client it made, whose secret is not kept."""
-
-    client: Client
-
-
-def _fingerprint(fields: dict[str, Any]) -> str:
-    canonical = {**fields, "scopes": sorted(set(fields.get("scopes", ())))}
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _create_once(*, caller_pk: int, key: str, fingerprint: str, actor: Actor, fields: dict) -> NewSecret | Replay:
-    with transaction.atomic():
-        # Keys are kept for a day: the caller's older ones go now, so the table holds one day of creates.
-        IdempotencyKey.objects.filter(caller_id=caller_pk, created_at__lte=timezone.now() - IDEMPOTENCY_WINDOW).delete()
-        previous = IdempotencyKey.objects.select_related("client").filter(caller_id=caller_pk, key=key).first()
-        if previous is not None:
-            if previous.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used before with a different request")
-            return Replay(previous.client)
-        new = client_create(actor=actor, **fields)
-        IdempotencyKey.objects.create(caller_id=caller_pk, key=key, fingerprint=fingerprint, client=new.client)
-    return new
-
-
-def client_create_idempotent(*, caller_pk: int, key: str, actor: Actor, **fields: Any) -> NewSecret | Replay:
-    """client_create at most once per (calling client, key) within IDEMPOTENCY_WINDOW; a retry gets a Replay.
-
-    Only a create that succeeded is remembered, so a retry of a refused request is checked afresh.
-    """
-    fingerprint = _fingerprint(fields)
-    try:
-        return _create_once(caller_pk=caller_pk, key=key, fingerprint=fingerprint, actor=actor, fields=fields)
-    except IntegrityError:
-        # A concurrent request with the same key committed first (the unique constraint refused ours, and our
-        # client was rolled back with it): answer as a replay of that one.
-        return _create_once(caller_pk=caller_pk, key=key, fingerprint=fingerprint, actor=actor, fields=fields)
 
 
 def client_flag_auth_failures(*, client_id: str, failures: int, address_groups: int, window: int) -> None:

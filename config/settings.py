@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "axes",
     "clients",
     "tokens",
+    "api",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -49,8 +51,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "clients.sessions.StaffSessionMiddleware",
-    "config.middleware.PortalSecurityMiddleware",
+    "portal.sessions.StaffSessionMiddleware",
+    "portal.middleware.PortalSecurityMiddleware",
     "config.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns an admin lockout into a 429 page
@@ -168,7 +170,7 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["clients.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -180,7 +182,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
-    "PREPROCESSING_HOOKS": ["clients.schema.management_api_only"],
+    "PREPROCESSING_HOOKS": ["api.schema.management_api_only"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -253,14 +255,14 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
 # Staff portal sessions: end after GATEHOUSE_SESSION_IDLE_MINUTES without a request and GATEHOUSE_SESSION_MAX_HOURS
-# after login however active (clients.sessions.StaffSessionMiddleware). Rotating or retiring a secret and granting
-# gatehouse:* scopes want a password typed within GATEHOUSE_SUDO_MINUTES (clients/sessions.py).
+# after login however active (portal.sessions.StaffSessionMiddleware). Rotating or retiring a secret and granting
+# gatehouse:* scopes want a password typed within GATEHOUSE_SUDO_MINUTES (portal/sessions.py).
 GATEHOUSE_SESSION_IDLE_SECONDS = 60 * env_int("GATEHOUSE_SESSION_IDLE_MINUTES", 30, minimum=1)
 GATEHOUSE_SESSION_MAX_SECONDS = 3600 * env_int("GATEHOUSE_SESSION_MAX_HOURS", 12, minimum=1)
 GATEHOUSE_SUDO_SECONDS = 60 * env_int("GATEHOUSE_SUDO_MINUTES", 10, minimum=1, maximum=60)
 SESSION_COOKIE_AGE = GATEHOUSE_SESSION_MAX_SECONDS  # the session row and cookie never outlive the absolute limit
 
-# Content-Security-Policy of every staff portal page (config.middleware.PortalSecurityMiddleware): no inline script
+# Content-Security-Policy of every staff portal page (portal.middleware.PortalSecurityMiddleware): no inline script
 # or style, nothing from elsewhere, no framing.
 GATEHOUSE_PORTAL_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "

@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tokens import signals
-from tokens.views import Outcome
+from tokens.outcome import Outcome
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -67,7 +67,7 @@ _introspections = {result: INTROSPECTIONS.labels(result) for result in INTROSPEC
 
 
 def observe(outcome: Outcome, seconds: float) -> None:
-    """Count one OAuth request (a tokens.views.Outcome) that took `seconds`."""
+    """Count one OAuth request (a tokens.outcome.Outcome) that took `seconds`."""
     endpoint, result = outcome.endpoint, outcome.result or "server_error"
     latency = _latency.get(endpoint) or LATENCY.labels(endpoint)
     latency.observe(seconds)

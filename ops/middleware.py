@@ -22,8 +22,8 @@ from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
 from ops.logs import current_request_id
+from tokens.outcome import Outcome, loggable_client_id
 from tokens.throttle import client_address
-from tokens.views import Outcome, loggable_client_id
 
 access_log = logging.getLogger("gatehouse.access")
 

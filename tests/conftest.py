@@ -94,10 +94,10 @@ def auditor(db):
 
 
 def in_sudo_mode(http: HttpClient) -> HttpClient:
-    """As if the logged-in user had just confirmed their password (clients/sessions.py)."""
+    """As if the logged-in user had just confirmed their password (portal/sessions.py)."""
     import time
 
-    from clients.sessions import SESSION_KEY
+    from portal.sessions import SESSION_KEY
 
     session = http.session
     session[SESSION_KEY] = time.time() + 3600

@@ -53,7 +53,7 @@ def test_validation_errors_name_each_field(api):
 def test_a_database_outage_is_a_503_in_the_same_shape(api, monkeypatch):
     from django.db import OperationalError
 
-    from clients import views
+    from api import views
 
     api.login(READ)
 

@@ -5,8 +5,8 @@ transaction that writes, against the caller's token as it is then."""
 import pytest
 from django.utils import timezone
 
+from api.authentication import BearerAuthentication
 from clients import services
-from clients.authentication import BearerAuthentication
 from clients.models import Client, ClientSecret, Scope
 from clients.services import Actor
 from tests.api import ADMIN, READ, RESOURCE_SERVERS, WRITE, assert_error

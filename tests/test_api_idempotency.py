@@ -7,8 +7,10 @@ import time_machine
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from clients import services
-from clients.models import AuditEvent, Client, IdempotencyKey
+from api import services
+from api.models import IdempotencyKey
+from clients.models import AuditEvent, Client
+from clients.services import Actor
 from tests.api import ADMIN, WRITE, ApiHttp, assert_error
 from tests.factories import AccessTokenFactory, ClientFactory
 
@@ -121,9 +123,7 @@ def test_concurrent_retries_create_one_client(transactional_db, monkeypatch):
     def attempt():
         try:
             results.append(
-                services.client_create_idempotent(
-                    caller_pk=caller.pk, key="k", actor=services.Actor.cli(), name="billing-job"
-                )
+                services.client_create_idempotent(caller_pk=caller.pk, key="k", actor=Actor.cli(), name="billing-job")
             )
         finally:
             connection.close()

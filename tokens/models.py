@@ -389,6 +389,8 @@ class AccessToken(models.Model):
             models.Index(fields=["secret", "issued_at"], name="token_secret_issued"),
             models.Index(fields=["revoked_at"], name="token_revoked", condition=Q(revoked_at__isnull=False)),
             models.Index(fields=["key", "issued_at"], name="token_key_issued", condition=Q(key__isnull=False)),
+            # Tokens minted without a secret (keys, federated), per client: what ending a client's tokens reads.
+            models.Index(fields=["client"], name="token_client_no_secret", condition=Q(secret__isnull=True)),
         ]
 
     def __str__(self) -> str:

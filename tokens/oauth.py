@@ -1,4 +1,4 @@
-"""Request handling shared by the OAuth endpoints: strict form parsing and client credentials extraction."""
+"""Request handling shared by the OAuth endpoints: strict form parsing, client credentials extraction, the issuer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from tokens.assertions import ASSERTION_TYPE, MAX_ASSERTION
@@ -115,6 +116,11 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
             client_id=creds.client_id[:MAX_CLIENT_ID].replace("\x00", ""),
         )
     return creds
+
+
+def issuer() -> str:
+    """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
+    return settings.GATEHOUSE_ISSUER
 
 
 def _assertion_credentials(form: dict[str, str], *, basic: bool) -> ClientCredentials:

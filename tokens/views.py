@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -22,7 +20,6 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from clients import credentials
 from clients.models import Authentication, Client, Scope
 from tokens import assertions, signals, throttle
 from tokens.assertions import AssertionRefused, VerifiedAssertion
@@ -38,8 +35,9 @@ from tokens.exceptions import (
     UnsupportedGrantType,
 )
 from tokens.models import AccessToken, IssuedToken
-from tokens.oauth import ClientCredentials, basic_challenge, client_credentials, parse_form
+from tokens.oauth import ClientCredentials, basic_challenge, client_credentials, issuer, parse_form
 from tokens.openapi import OAuthSchema
+from tokens.outcome import Outcome, loggable_client_id
 
 log = logging.getLogger("gatehouse.oauth")
 
@@ -70,24 +68,6 @@ class _JSONOnly(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):  # type: ignore[no-untyped-def]
         return renderers[0], renderers[0].media_type
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What became of one OAuth request, for the access log and metrics (ops.middleware reads `request.oauth`)."""
-
-    endpoint: str
-    client_id: str = ""  # as presented; trust it only when `authenticated`
-    authenticated: bool = False
-    result: str = ""  # issued, active, inactive, revoked; or the OAuth error code
-    reason: str = ""  # why client authentication failed
-    address: str = ""  # the client's address as the throttle saw it (tokens.throttle.client_address)
-    quiet: bool = False  # a throttled failure: counted in the metrics, not logged line by line
-
-
-def loggable_client_id(value: str) -> str:
-    """The presented client id if it has the shape of one, so a secret pasted in its place is never logged."""
-    return value if credentials.is_client_id(value) else "(malformed)"
 
 
 def assertion_failed(refused: AssertionRefused) -> InvalidClient:
@@ -304,11 +284,6 @@ class TokenView(OAuthView):
                 "client authentication failed", reason="changed during the request", client_id=verified.client_id
             )
         return self.token_response(issued)
-
-
-def issuer() -> str:
-    """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
-    return settings.GATEHOUSE_ISSUER
 
 
 class IntrospectionView(OAuthView):

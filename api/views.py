@@ -1,8 +1,8 @@
 """The management API under /api/v1/: clients, their secrets, scopes and the audit trail (docs/api.md).
 
-Views stay thin: they check the caller's token (clients.authentication), validate the body's shape
-(clients.serializers) and call the same services the admin and the command line use, with the calling client
-as the audit actor. Every error is rendered by clients.errors.api_exception_handler.
+Views stay thin: they check the caller's token (api.authentication), validate the body's shape
+(api.serializers) and call the same services the admin and the command line use, with the calling client
+as the audit actor. Every error is rendered by api.errors.api_exception_handler.
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from clients import (
-    schema,  # noqa: F401 - registers the bearer scheme with drf-spectacular
-    services,
-)
-from clients.authentication import BearerAuthentication, HasScope
-from clients.errors import api_exception_handler
-from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope
-from clients.serializers import (
+from api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
+from api import services as api_services
+from api.authentication import BearerAuthentication, HasScope
+from api.errors import api_exception_handler
+from api.serializers import (
     AuditEventSerializer,
     AuditFilterSerializer,
     ClientCreatedSerializer,
@@ -49,6 +46,8 @@ from clients.serializers import (
     SecretSerializer,
     TokensRevokedSerializer,
 )
+from clients import services
+from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope
 from tokens.models import Bearer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -171,16 +170,16 @@ class ClientViewSet(ApiViewSet):
     def create(self, request: Request) -> Response:
         fields = _body(ClientCreateSerializer, request)
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        created: services.NewSecret | services.Replay
+        created: services.NewSecret | api_services.Replay
         if key is None:
             created = services.client_create(actor=self.actor(), **fields)
         elif not IDEMPOTENCY_KEY_PATTERN.match(key):
             raise drf_serializers.ValidationError({IDEMPOTENCY_HEADER: ["1-255 printable ASCII characters"]})
         else:
-            created = services.client_create_idempotent(
+            created = api_services.client_create_idempotent(
                 caller_pk=self.bearer().client_pk, key=key, actor=self.actor(), **fields
             )
-        if isinstance(created, services.Replay):
+        if isinstance(created, api_services.Replay):
             body = ClientCreatedSerializer(created.client).data
             return Response(body, status=status.HTTP_201_CREATED, headers={REPLAYED_HEADER: "true"})
         body = ClientCreatedSerializer(created.client).data

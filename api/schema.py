@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
-    target_class = "clients.authentication.BearerAuthentication"
+    target_class = "api.authentication.BearerAuthentication"
     name = "bearer"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clients', '0006_resource_servers_scope'),
+        ('clients', '0007_idempotency_key_to_api'),
     ]
 
     operations = [

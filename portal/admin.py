@@ -25,11 +25,11 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from clients import services
-from clients.forms import ClientRegisterForm, OnceGuard, RotateForm
 from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
-from clients.sessions import sudo_prompt
+from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
+from portal.sessions import sudo_prompt
 from tokens.models import AccessToken
-from tokens.views import issuer
+from tokens.oauth import issuer
 
 admin.site.site_header = "Gatehouse"
 admin.site.site_title = "Gatehouse staff portal"

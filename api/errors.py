@@ -18,8 +18,9 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from clients.authentication import REALM, InsufficientScope, InvalidToken, MissingToken
-from clients.services import CallerRevoked, IdempotencyKeyReused, ReservedScope, ScopeInUse, ScopeNotHeld
+from api.authentication import REALM, InsufficientScope, InvalidToken, MissingToken
+from api.services import IdempotencyKeyReused
+from clients.services import CallerRevoked, ReservedScope, ScopeInUse, ScopeNotHeld
 
 log = logging.getLogger("gatehouse.api")
 

@@ -8,7 +8,7 @@ register = template.Library()
 @register.simple_tag
 def gatehouse_dashboard() -> dict[str, int]:
     """The admin index's numbers: clients, active/disabled, tokens of the last 24 h, secrets ending soon."""
-    from clients.admin import dashboard
+    from portal.admin import dashboard
 
     return dashboard()
 
@@ -24,6 +24,6 @@ def gatehouse_recent_audit(count: int) -> list:
 @register.simple_tag
 def gatehouse_under_attack() -> list:
     """Clients whose secrets were guessed at in the last 24 hours (tokens.throttle flags them)."""
-    from clients.admin import under_attack
+    from portal.admin import under_attack
 
     return under_attack()

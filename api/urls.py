@@ -6,7 +6,7 @@ from django.views.decorators.common import no_append_slash
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.routers import SimpleRouter
 
-from clients import views
+from api import views
 
 
 @csrf_exempt  # bearer-token API, no cookies: else CSRF would answer an unknown POST with an HTML 403
