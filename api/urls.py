@@ -22,6 +22,7 @@ def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 router = SimpleRouter()
 router.register("clients", views.ClientViewSet, basename="api-client")
 router.register("scopes", views.ScopeViewSet, basename="api-scope")
+router.register("trusts", views.TrustViewSet, basename="api-trust")
 router.register("audit-events", views.AuditEventViewSet, basename="api-audit-event")
 
 urlpatterns = [*router.urls, re_path(r"^(?P<path>[\s\S]*)$", not_found)]

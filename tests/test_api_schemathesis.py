@@ -34,6 +34,7 @@ def world(transactional_db):
         "client_id": target.client_id,
         "secret_id": target.secret_row.pk,
         "name": "orders.read",
+        "kid": "ec-1",
     }
 
 
