@@ -136,7 +136,7 @@ def test_one_assertion_sent_at_once_from_many_connections_is_accepted_once(serve
         assertion = jose.sign(victim.private_key, jose.claims_for(victim.client_id, audience))
         barrier = threading.Barrier(8)
 
-        def send(_):
+        def send(_, barrier=barrier, assertion=assertion):
             session = requests.Session()
             barrier.wait()
             return grant(server, assertion, session).status_code
