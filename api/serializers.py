@@ -140,7 +140,7 @@ class ClientCreateSerializer(ClientPatchSerializer):
 class JWKSField(serializers.JSONField):
     """A JWKS as a JSON object, validated into public keys (clients.jwks)."""
 
-    def to_internal_value(self, data: Any) -> list[PublicKey]:
+    def to_internal_value(self, data: Any) -> list[PublicKey]:  # type: ignore[override]  # validated keys
         try:
             return parse_jwks(data if isinstance(data, dict) else {"keys": None})
         except JWKSError as error:
@@ -176,7 +176,9 @@ class CredentialSerializer(StrictSerializer):
 
 class ClientCreateWithCredentialSerializer(ClientCreateSerializer, CredentialSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        credential_fields = {k: attrs.pop(k) for k in ("jwks", "jwks_uri", "trust", "subject") if k in attrs}
+        credential_fields: dict[str, Any] = {
+            k: attrs.pop(k) for k in ("jwks", "jwks_uri", "trust", "subject") if k in attrs
+        }
         attrs = ClientCreateSerializer.validate(self, attrs)
         return {**attrs, **CredentialSerializer.validate(self, credential_fields)}
 
