@@ -24,9 +24,9 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, Scope, is_reserved_scope
-from portal.forms import ClientRegisterForm, OnceGuard, RotateForm
+from clients import jwks, services
+from clients.models import AuditEvent, Client, ClientKey, ClientSecret, Scope, Trust, is_reserved_scope
+from portal.forms import ClientRegisterForm, KeysAddForm, OnceGuard, RotateForm, TrustForm
 from portal.sessions import sudo_prompt
 from tokens.models import AccessToken
 from tokens.oauth import issuer
@@ -175,6 +175,12 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                 wrap(self.retire_view),
                 name="clients_client_retire",
             ),
+            path("<path:object_id>/keys/add/", wrap(self.keys_add_view), name="clients_client_keys_add"),
+            path(
+                "<path:object_id>/keys/<int:key_id>/retire/",
+                wrap(self.key_retire_view),
+                name="clients_client_key_retire",
+            ),
             path("<path:object_id>/<str:action>/confirm/", wrap(self.confirm_view), name="clients_client_confirm"),
             *super().get_urls(),
         ]
@@ -228,8 +234,11 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
         now = timezone.now()
         rows = [{"secret": s, "state": s.state(now).value, "last_used": s.last_used()} for s in client.secrets.all()]
         used = [when for when in (row["last_used"] for row in rows) if isinstance(when, datetime)]
+        key_rows = [{"key": k, "last_used": k.last_used()} for k in client.keys.all()]
+        used += [row["last_used"] for row in key_rows if isinstance(row["last_used"], datetime)]
         return {
             "secret_rows": rows,
+            "key_rows": key_rows,
             "live_tokens": self._live_tokens(client, now),
             "last_token": max(used, default=None),
             "can_rotate": self.has_rotate_permission(request),
@@ -315,12 +324,23 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
                         scopes=[scope.name for scope in data["scopes"]],
                         can_introspect=data["can_introspect"],
                         token_ttl=data["token_ttl"],
+                        credential=form.credential(),
                         actor=staff_actor(request),
                     )
                 except services.ScopeNotHeld as refused:
                     form.add_error(None, str(refused))
+                except ValidationError as refused:
+                    form.add_error(None, refused.messages)
                 else:
                     guard.spend(nonce, new.client)
+                    if new.plaintext is None:
+                        self.message_user(
+                            request,
+                            f"{new.client.name} is registered as {new.client.client_id}; it authenticates by "
+                            f"{new.client.auth_method}, with no secret.",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(self._change_url(new.client))
                     return self._secret_once(request, new, "Client registered")
         return self._page(request, "register.html", "Register a client", form=form, once=guard.issue())
 
@@ -394,6 +414,59 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
             state=secret.state(now).value, others=others, live_tokens=live,
         )  # fmt: skip
 
+    def keys_add_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Paste more public keys for a private_key_jwt client (rotation: add, move the workload, retire)."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        if prompt := sudo_prompt(request):
+            return prompt
+        form = KeysAddForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                added = services.client_key_add(
+                    client=client, keys=form.cleaned_data["jwks"], actor=staff_actor(request)
+                )
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                kids = ", ".join(k.kid for k in added)
+                self.message_user(request, f"Key(s) {kids} added to {client.name}.", messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(client))
+        return self._page(request, "keys_add.html", "Add keys", client=client, form=form)
+
+    def key_retire_view(self, request: HttpRequest, object_id: str, key_id: int) -> HttpResponse:
+        """Retire one key now (e.g. a leaked private key): its assertions are refused and its tokens end."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        key = get_object_or_404(ClientKey, pk=key_id, client=client, retired_at__isnull=True)
+        if prompt := sudo_prompt(request):
+            return prompt
+        if request.method == "POST":
+            try:
+                services.client_key_retire(client=client, kid=key.kid, actor=staff_actor(request))
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            self.message_user(
+                request,
+                f"Key {key.kid} is retired: assertions it signs are refused, and the tokens it issued are revoked.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(self._change_url(client))
+        now = timezone.now()
+        others = client.keys.filter(retired_at__isnull=True).exclude(pk=key.pk).count()
+        live = AccessToken.objects.live(now).filter(key=key).count()
+        return self._page(
+            request, "key_retire_confirm.html", "Retire key", client=client, key=key, others=others, live_tokens=live
+        )
+
     def confirm_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """Disable, enable or revoke all live tokens, after a page that states the consequence."""
         step = _CLIENT_ACTIONS.get(action)
@@ -427,7 +500,101 @@ class ClientAdmin(TitledListMixin, admin.ModelAdmin):
 
     @staticmethod
     def _live_tokens(client: Client, now: datetime) -> int:
-        return AccessToken.objects.live(now).filter(secret__client=client).count()
+        return AccessToken.objects.live(now).filter(client=client).count()
+
+
+_TRUST_FIELDS = ("name", "issuer", "audience", "key_source", "jwks_uri", "algorithms", "is_active", "created_at",
+                 "created_by", "bound_clients")  # fmt: skip
+
+
+@admin.register(Trust)
+class TrustAdmin(TitledListMixin, admin.ModelAdmin):
+    """Trusted issuers (federated workload identity): registered through trust_create, tested from here."""
+
+    list_title = "Trusted issuers"
+    list_display = ["name", "issuer", "audience", "key_source", "client_count", "is_active"]
+    fields = _TRUST_FIELDS
+    readonly_fields = _TRUST_FIELDS
+    actions = None
+    change_form_template = "admin/clients/trust/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(client_total=Count("clients"))
+
+    @admin.display(description="clients", ordering="client_total")
+    def client_count(self, obj: Trust) -> int:
+        return getattr(obj, "client_total", 0)
+
+    @admin.display(description="keys")
+    def key_source(self, obj: Trust) -> str:
+        return obj.key_source
+
+    @admin.display(description="bound clients")
+    def bound_clients(self, obj: Trust) -> str:
+        rows = obj.clients.order_by("subject")
+        return format_html_join(", ", "{} ({})", ((c.subject, c.name) for c in rows)) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A trust makes its issuer every bound client: the same permission as granting privileged access.
+        return request.user.has_perm("clients.grant_privileged_access")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list:
+        return [
+            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view), name="clients_trust_test"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if prompt := sudo_prompt(request):
+            return prompt
+        form = TrustForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                trust = services.trust_create(
+                    name=data["name"],
+                    issuer=data["issuer"],
+                    audience=data["audience"],
+                    keys=data["jwks"] if data["source"] == "jwks" else None,
+                    jwks_uri=data["jwks_uri"] if data["source"] == "jwks_uri" else "",
+                    discover=data["source"] == "discover",
+                    algorithms=data["algorithms"],
+                    actor=staff_actor(request),
+                )
+            except (ValidationError, services.ScopeNotHeld) as refused:
+                form.add_error(None, getattr(refused, "messages", None) or str(refused))
+            else:
+                self.message_user(request, f"Trust {trust.name} registered.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Register a trust",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/clients/trust/add.html", context)
+
+    def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The test button: fetch the issuer's keys now, as Gatehouse would, and show their ids."""
+        trust = get_object_or_404(Trust, pk=unquote(object_id))
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
+        try:
+            keys = services.trust_keys(trust)
+        except jwks.JWKSError as error:
+            self.message_user(request, f"Fetching the keys of {trust.name} failed: {error}", messages.ERROR)
+        else:
+            kids = ", ".join(k.kid for k in keys)
+            self.message_user(request, f"{trust.name} publishes {len(keys)} key(s): {kids}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
 
 
 @admin.register(Scope)
