@@ -251,3 +251,19 @@ def _log_reasons(caplog):
     import logging
 
     caplog.set_level(logging.WARNING, logger="gatehouse.oauth")
+
+
+def test_private_key_jwt_with_keys_at_a_jwks_uri(oauth, loopback_keys, monkeypatch):
+    """A private_key_jwt client whose keys Gatehouse fetches: rotation at the URI works without a registry change."""
+    from clients.services import Credential
+
+    with LocalIssuer(jose.ec_key("uri-1")) as keys:
+        client = client_create(name="w", credential=Credential(jwks_uri=keys.jwks_uri), actor=Actor.cli()).client
+        aud = "http://127.0.0.1:8000"
+        first = jose.sign(keys.key, jose.claims_for(client.client_id, aud))
+        assert post(oauth, first).status_code == 200
+        assert AccessToken.objects.get().key_id is None
+        keys.key = jose.ec_key("uri-2")  # the workload publishes a new key; an unknown kid refreshes the cache
+        monkeypatch.setattr(jwks.key_cache, "clock", lambda: 10**9)  # past the minimum refresh interval
+        second = jose.sign(keys.key, jose.claims_for(client.client_id, aud))
+        assert post(oauth, second).status_code == 200
