@@ -159,6 +159,18 @@ def test_key_of_the_wrong_type_is_refused(oauth, caplog):
     refused(token_with(oauth, assertion), caplog, "wrong_key_type")
 
 
+@pytest.mark.parametrize("typ", ["at+jwt", "dpop+jwt", "logout+jwt"])
+def test_a_token_of_another_type_is_refused(oauth, keyed, caplog, typ):
+    claims = jose.claims_for(keyed.client_id, ISSUER)
+    refused(token_with(oauth, jose.sign(keyed.private_key, claims, typ=typ)), caplog, "wrong_token_type")
+
+
+@pytest.mark.parametrize("typ", ["JWT", "client-authentication+jwt"])
+def test_assertion_types_are_accepted(oauth, keyed, typ):
+    claims = jose.claims_for(keyed.client_id, ISSUER)
+    assert token_with(oauth, jose.sign(keyed.private_key, claims, typ=typ)).status_code == 200
+
+
 def test_missing_jti_is_refused(oauth, keyed, caplog):
     claims = jose.claims_for(keyed.client_id, ISSUER)
     del claims["jti"]

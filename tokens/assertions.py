@@ -33,11 +33,15 @@ from clients.models import Client
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION = 8192
 MAX_JTI = 255
+# `typ` values of a JWT meant as a client assertion (rfc7523bis names client-authentication+jwt); another typed
+# token (an RFC 9068 access token "at+jwt", a DPoP proof, a logout token) is not one, even if its claims fit.
+ASSERTION_TYPES = {"jwt", "application/jwt", "client-authentication+jwt", "application/client-authentication+jwt"}
 
 # The reasons a refusal is logged and counted under (ops.metrics labels: keep this set closed).
 REASONS = (
     "unsupported_assertion_type",
     "malformed_assertion",
+    "wrong_token_type",
     "alg_not_allowed",
     "unknown_client",
     "unknown_issuer",
@@ -98,6 +102,9 @@ def peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise AssertionRefused("malformed_assertion") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise AssertionRefused("malformed_assertion")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES):
+        raise AssertionRefused("wrong_token_type")
     return header, claims
 
 
