@@ -822,3 +822,32 @@ def trust_keys(trust: Trust) -> list[jwks.PublicKey]:
         return jwks.parse_jwks(trust.jwks)
     url = jwks.discover_jwks_uri(trust.issuer) if trust.discover else trust.jwks_uri
     return jwks.fetch_jwks(url)
+
+
+def trust_set_active(*, trust: Trust, active: bool, actor: Actor) -> int:
+    """Disable (a compromised or retired issuer) or enable a trust; returns how many live tokens ended.
+
+    Disabling refuses the issuer's tokens at once and ends every live token of the clients bound to it (their
+    generation is raised, so a token being issued right now dies too); enabling revives none.
+    """
+    if not actor.unlimited:
+        raise ScopeNotHeld([ADMIN_SCOPE], "disabling or enabling a trust", actor)
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_caller(actor)
+        trust = Trust.objects.select_for_update().get(pk=trust.pk)
+        if trust.is_active == active:
+            return 0
+        revoked = 0
+        if not active:
+            for client in Client.objects.select_for_update().filter(trust=trust).order_by("pk"):
+                revoked += _end_client_tokens(client, now, signals.client_tokens_revoked)
+        trust.is_active = active
+        trust.save(update_fields=["is_active"])
+        _audit(
+            actor=actor,
+            action="trust.enable" if active else "trust.disable",
+            target=f"trust {trust.name}",
+            changes={"is_active": [not active, active], "tokens_revoked": [None, revoked]},
+        )
+    return revoked

@@ -218,3 +218,23 @@ def test_trust_create_refusals(jwks_file):
         run("trust", "create", "t", "--issuer", "https://i", "--audience", "a")  # no key source
     with pytest.raises(CommandError, match="invalid choice"):
         run("trust", "create", "t", "--issuer", "https://i", "--discover", "--audience", "a", "--algorithm", "HS256")
+
+
+def test_disabling_a_trust_ends_its_clients_tokens_and_enabling_revives_none(oauth):
+    from tests.factories import FederatedClientFactory
+
+    bound = FederatedClientFactory()
+    other = FederatedClientFactory()  # another trust's client keeps its tokens
+    token = AccessTokenFactory(client=bound, secret=None)
+    kept = AccessTokenFactory(client=other, secret=None)
+    out = run("trust", "disable", bound.trust.name)
+    assert "1 live token(s)" in out
+    now = timezone.now()
+    assert not AccessToken.objects.live(now).filter(pk=token.pk).exists()
+    assert AccessToken.objects.live(now).filter(pk=kept.pk).exists()
+    event = AuditEvent.objects.get(action="trust.disable")
+    assert event.changes == {"is_active": [True, False], "tokens_revoked": [None, 1]}
+    run("trust", "enable", bound.trust.name)
+    assert not AccessToken.objects.live(timezone.now()).filter(pk=token.pk).exists()
+    with pytest.raises(CommandError, match="unknown trust"):
+        run("trust", "disable", "nope")

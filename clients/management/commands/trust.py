@@ -8,7 +8,7 @@ from clients import jwks
 from clients.management.commands._cli import SubcommandCommand
 from clients.management.commands.client import read_jwks
 from clients.models import Trust
-from clients.services import Actor, trust_create, trust_keys
+from clients.services import Actor, trust_create, trust_keys, trust_set_active
 
 
 def describe_trust(trust: Trust) -> dict[str, Any]:
@@ -50,6 +50,11 @@ class Command(SubcommandCommand):
         create.add_argument("--json", action="store_true")
         listing = sub.add_parser("list", help="List trusts and the subjects bound to them.")
         listing.add_argument("--json", action="store_true")
+        for name, text in (
+            ("disable", "Refuse a trust's tokens from now on and end the live tokens of its clients."),
+            ("enable", "Accept a trust's tokens again (ended tokens stay ended)."),
+        ):
+            sub.add_parser(name, help=text).add_argument("name")
         test = sub.add_parser("test", help="Fetch a trust's keys now and show their key ids.")
         test.add_argument("name")
         test.add_argument("--json", action="store_true")
@@ -90,11 +95,22 @@ class Command(SubcommandCommand):
             bound = t.clients.count()
             self.stdout.write(f"{t.name}  {t.issuer}  aud={t.audience}  keys={t.key_source}  clients={bound}")
 
-    def do_test(self, name: str, json: bool, **_: Any) -> None:
+    def _trust(self, name: str) -> Trust:
         try:
-            trust = Trust.objects.get(name=name)
+            return Trust.objects.get(name=name)
         except Trust.DoesNotExist:
             raise CommandError(f"unknown trust: {name}") from None
+
+    def do_disable(self, name: str, **_: Any) -> None:
+        revoked = trust_set_active(trust=self._trust(name), active=False, actor=Actor.cli())
+        self.stdout.write(f"disabled trust {name}; {revoked} live token(s) of its clients revoked")
+
+    def do_enable(self, name: str, **_: Any) -> None:
+        trust_set_active(trust=self._trust(name), active=True, actor=Actor.cli())
+        self.stdout.write(f"enabled trust {name}")
+
+    def do_test(self, name: str, json: bool, **_: Any) -> None:
+        trust = self._trust(name)
         try:
             keys = trust_keys(trust)
         except jwks.JWKSError as error:
