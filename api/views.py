@@ -473,6 +473,24 @@ class TrustViewSet(ApiViewSet):
         return Response(TrustSerializer(trust).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        summary="Disable a trust",
+        description="Its tokens are refused from now on and the live tokens of every client bound to it end.",
+        request=None,
+        responses={200: TokensRevokedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, name: str) -> Response:
+        revoked = services.trust_set_active(trust=self.get_object(), active=False, actor=self.actor())
+        return Response({"tokens_revoked": revoked})
+
+    @extend_schema(summary="Enable a trust", request=None, responses={200: TokensRevokedSerializer, **errors(404)})
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, name: str) -> Response:
+        return Response(
+            {"tokens_revoked": services.trust_set_active(trust=self.get_object(), active=True, actor=self.actor())}
+        )
+
+    @extend_schema(
         summary="Fetch a trust's keys now and show their ids",
         description="The test button: fetches the issuer's JWKS (or discovery, then the JWKS) as Gatehouse would.",
         request=None,

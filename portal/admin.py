@@ -547,6 +547,15 @@ class TrustAdmin(TitledListMixin, admin.ModelAdmin):
     def get_urls(self) -> list:
         return [
             path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view), name="clients_trust_test"),
+            *(
+                path(
+                    f"<path:object_id>/{action}/",
+                    self.admin_site.admin_view(self.toggle_view),
+                    {"action": action},
+                    name=f"clients_trust_{action}",
+                )
+                for action in ("disable", "enable")
+            ),
             *super().get_urls(),
         ]
 
@@ -581,6 +590,25 @@ class TrustAdmin(TitledListMixin, admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/clients/trust/add.html", context)
+
+    def toggle_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """Disable a trust (its clients' live tokens end) or enable it again; POST only, privileged staff."""
+        if action not in ("disable", "enable"):
+            raise Http404("no such action")
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        trust = get_object_or_404(Trust, pk=unquote(object_id))
+        change_url = reverse("admin:clients_trust_change", args=[trust.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        if prompt := sudo_prompt(request):
+            return prompt
+        revoked = services.trust_set_active(trust=trust, active=action == "enable", actor=staff_actor(request))
+        text = f"Trust {trust.name} is {action}d" + (
+            f"; {revoked} live token(s) revoked." if action == "disable" else "."
+        )
+        self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
 
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The test button: fetch the issuer's keys now, as Gatehouse would, and show their ids."""

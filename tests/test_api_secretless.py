@@ -130,3 +130,20 @@ def test_trust_create_list_and_test_button(api, settings):
     broken = api.post("/api/v1/trusts/ci/test/")  # the issuer is gone
     assert broken.status_code == 400
     assert "cannot fetch" in broken.json()["error_description"]
+
+
+def test_disable_a_trust_over_the_api(api):
+    from tests.factories import FederatedClientFactory
+
+    api.login(ADMIN)
+    bound = FederatedClientFactory()
+    AccessTokenFactory(client=bound, secret=None)
+    response = api.post(f"/api/v1/trusts/{bound.trust.name}/disable/")
+    assert response.json() == {"tokens_revoked": 1}
+    assert api.post(f"/api/v1/trusts/{bound.trust.name}/enable/").json() == {"tokens_revoked": 0}
+
+
+def test_a_writer_cannot_disable_a_trust(api):
+    api.login(WRITE)
+    trust = TrustFactory()
+    assert api.post(f"/api/v1/trusts/{trust.name}/disable/").status_code == 403

@@ -119,3 +119,16 @@ def test_privileged_staff_register_a_trust_and_test_it(superuser_http, settings)
     failed = superuser_http.post(f"/admin/clients/trust/{trust.pk}/test/", follow=True).content.decode()
     assert "Fetching the keys of ci failed" in failed
     assert 'id="trust-test"' in superuser_http.get(f"/admin/clients/trust/{trust.pk}/change/").content.decode()
+
+
+def test_privileged_staff_disable_a_trust_and_operators_cannot(superuser_http, operator_http):
+    from tests.factories import FederatedClientFactory
+
+    bound = FederatedClientFactory()
+    token = AccessTokenFactory(client=bound, secret=None)
+    url = f"/admin/clients/trust/{bound.trust.pk}/disable/"
+    assert operator_http.post(url).status_code == 403
+    page = superuser_http.post(url, follow=True).content.decode()
+    assert "is disabled; 1 live token(s) revoked" in page
+    assert AccessToken.objects.get(pk=token.pk).revoked_at is not None
+    assert not Trust.objects.get(pk=bound.trust.pk).is_active
