@@ -25,7 +25,7 @@ from clients.services import CallerRevoked, ReservedScope, ScopeInUse, ScopeNotH
 log = logging.getLogger("gatehouse.api")
 
 # Which request field a service's ValidationError code is about.
-_CODE_FIELDS = {"unknown_scope": "scopes", "negative_grace": "grace_seconds"}
+_CODE_FIELDS = {"unknown_scope": "scopes", "negative_grace": "grace_seconds", "grace_too_long": "grace_seconds"}
 # DRF's exception codes, renamed where ours say more.
 _CODES = {"parse_error": "invalid_request", "invalid": "invalid_request", "not_authenticated": "unauthorized"}
 

@@ -8,11 +8,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clients.jwks import ALGORITHMS, JWKSError, PublicKey, parse_jwks
-from clients.models import MAX_TOKEN_TTL, AuditEvent, Client, ClientKey, ClientSecret, Trust
+from clients.limits import MAX_TOKEN_TTL
+from clients.models import AuditEvent, Client, ClientKey, ClientSecret, Trust, validate_grace
 from clients.services import Credential
 
 MAX_SCOPES_PER_REQUEST = 200
-MAX_GRACE_SECONDS = 30 * 86400
 
 
 class Text(serializers.CharField):
@@ -288,12 +288,16 @@ class SecretSerializer(serializers.Serializer):
         return serializers.DateTimeField().to_representation(used) if used else None
 
 
+def _check_grace(seconds: int) -> None:
+    validate_grace(seconds)  # the one grace rule (clients.models), its message in `fields.grace_seconds`
+
+
 class RotateSerializer(StrictSerializer):
     grace_seconds = Whole(
-        min_value=0,
-        max_value=MAX_GRACE_SECONDS,
         default=0,
-        help_text="How long the current secrets keep working (0: they stop now). An end never moves later.",
+        validators=[_check_grace],
+        help_text="How long the current secrets keep working (0: they stop now), at most GATEHOUSE_MAX_GRACE_SECONDS "
+        "(30 days unless configured). An end never moves later.",
     )
     revoke_tokens = Flag(
         default=False, help_text="Also end every live token of the client now (default: issued tokens stay live)."

@@ -53,6 +53,7 @@ from api.serializers import (
 )
 from clients import jwks, services
 from clients.models import AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE, AuditEvent, Client, ClientSecret, Scope, Trust
+from tokens.addresses import client_address
 from tokens.models import Bearer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -98,7 +99,7 @@ class ApiViewSet(GenericViewSet):
         bearer = self.bearer()
         return services.Actor.api_client(
             bearer.client_id,
-            self.request.META.get("REMOTE_ADDR"),
+            client_address(self.request) or None,  # as the throttle and the access log name it
             scopes=bearer.scopes,
             caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk, bearer.key_pk),
         )

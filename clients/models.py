@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.db.models import Q
@@ -14,10 +15,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clients import credentials
+from clients.limits import MAX_TOKEN_TTL
 
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_NAME_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$"
-MAX_TOKEN_TTL = 86400
 
 # The scopes that authorize Gatehouse's own management API, created by migrations (0004_api_scopes,
 # 0006_resource_servers_scope; see docs/api.md). This is their one definition in the code.
@@ -47,6 +48,46 @@ def is_reserved_scope(name: str) -> bool:
 
 def default_token_ttl() -> int:
     return settings.GATEHOUSE_DEFAULT_TOKEN_TTL
+
+
+def validate_grace(grace: int | float | timedelta) -> timedelta:
+    """The grace rule of a rotation: from 0 up to GATEHOUSE_MAX_GRACE_SECONDS. Takes seconds or a timedelta and
+    returns the timedelta; the portal, the command line and the API all ask here, so they say the same thing."""
+    seconds = grace.total_seconds() if isinstance(grace, timedelta) else grace
+    if seconds < 0:
+        raise ValidationError("the grace period cannot be negative", code="negative_grace")
+    if seconds > settings.GATEHOUSE_MAX_GRACE_SECONDS:
+        raise ValidationError(f"the grace period can be at most {max_grace()}", code="grace_too_long")
+    return grace if isinstance(grace, timedelta) else timedelta(seconds=seconds)
+
+
+def max_grace() -> str:
+    """GATEHOUSE_MAX_GRACE_SECONDS in words ("30 days"), for every surface that states the limit."""
+    return _duration(settings.GATEHOUSE_MAX_GRACE_SECONDS)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def secret_valid_at(valid_until: datetime | None, now: datetime) -> bool:
+    """The rule for "this secret works at `now`": it has no end yet, or its end is later. Retiring a secret ends
+    it now at the latest (services.secret_retire), so retirement needs no second test on the hot paths.
+    VALID_SECRET_SQL and ClientSecret.valid_at() say the same to the database."""
+    return valid_until is None or valid_until > now
+
+
+# secret_valid_at() for raw SQL: format with the secret table's alias, bind `now` once.
+VALID_SECRET_SQL = "({alias}.valid_until IS NULL OR {alias}.valid_until > %s)"
+
+
+def end_by(valid_until: datetime | None, end: datetime) -> datetime:
+    """A secret's end once asked to end by `end` (a rotation's grace, a retirement): an end never moves later."""
+    return end if valid_until is None or valid_until > end else valid_until
 
 
 class Scope(models.Model):
@@ -118,8 +159,7 @@ class ClientManager(models.Manager["Client"]):
             return Authentication(None, failure="wrong_auth_method")
         if secret_pk is None:
             return Authentication(None, failure="wrong_secret")
-        valid_until = _as_datetime(valid_until)
-        if valid_until is not None and valid_until <= now:
+        if not secret_valid_at(_as_datetime(valid_until), now):
             return Authentication(None, failure="expired_secret")
         if not is_active:
             return Authentication(None, failure="disabled_client")
@@ -258,8 +298,7 @@ class Client(models.Model):
         return sorted(scope.name for scope in self.scopes.all())
 
     def valid_secrets(self, now: datetime | None = None) -> models.QuerySet[ClientSecret]:
-        now = now or timezone.now()
-        return self.secrets.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        return self.secrets.filter(ClientSecret.valid_at(now or timezone.now()))
 
 
 class ClientSecret(models.Model):
@@ -302,7 +341,12 @@ class ClientSecret(models.Model):
             return self.State.RETIRED
         if self.valid_until is None:
             return self.State.ACTIVE
-        return self.State.IN_GRACE if self.valid_until > now else self.State.EXPIRED
+        return self.State.IN_GRACE if secret_valid_at(self.valid_until, now) else self.State.EXPIRED
+
+    @staticmethod
+    def valid_at(now: datetime) -> Q:
+        """secret_valid_at() as a filter."""
+        return Q(valid_until__isnull=True) | Q(valid_until__gt=now)
 
     def last_used(self) -> datetime | None:
         """When a token was last issued with this secret (tokens purged since are remembered in last_used_at)."""

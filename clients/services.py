@@ -30,7 +30,9 @@ from clients.models import (
     ClientSecret,
     Scope,
     Trust,
+    end_by,
     is_reserved_scope,
+    validate_grace,
 )
 from clients.roles import PRIVILEGED_PERMISSION
 
@@ -715,8 +717,7 @@ def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor, revo
 
     Issued tokens stay live unless `revoke_tokens`, which ends them all in the same transaction.
     """
-    if grace < timedelta(0):
-        raise ValidationError("the grace period cannot be negative", code="negative_grace")
+    grace = validate_grace(grace)
     now = timezone.now()
     end = now + grace
     with transaction.atomic():
@@ -731,9 +732,10 @@ def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor, revo
         current = list(client.valid_secrets(now))
         closed = {}
         for secret in current:
-            if secret.valid_until is None or secret.valid_until > end:
-                closed[secret.hint] = [secret.valid_until.isoformat() if secret.valid_until else None, end.isoformat()]
-                secret.valid_until = end
+            ends = end_by(secret.valid_until, end)
+            if ends != secret.valid_until:
+                closed[secret.hint] = [secret.valid_until.isoformat() if secret.valid_until else None, ends.isoformat()]
+                secret.valid_until = ends
                 secret.save(update_fields=["valid_until"])
         secret, plaintext = _new_secret(client=client, actor=actor, now=now)
         previous_end = max((s.valid_until for s in current if s.valid_until), default=None)
@@ -767,8 +769,7 @@ def secret_retire(*, secret: ClientSecret, actor: Actor) -> ClientSecret:
             return secret
         revoked = signals.tokens_ended(signals.secret_retired.send(sender=ClientSecret, secret=secret, now=now))
         before = secret.valid_until
-        if secret.valid_until is None or secret.valid_until > now:
-            secret.valid_until = now
+        secret.valid_until = end_by(secret.valid_until, now)
         secret.retired_at = now
         secret.retired_by = actor.name
         secret.save(update_fields=["valid_until", "retired_at", "retired_by"])
@@ -798,7 +799,7 @@ def client_revoke_tokens(*, client: Client, actor: Actor) -> int:
 def secrets_expiring(within: timedelta, now: datetime | None = None) -> Q:
     """Filter for secrets still valid now whose end falls within the given time."""
     now = now or timezone.now()
-    return Q(retired_at__isnull=True, valid_until__gt=now, valid_until__lte=now + within)
+    return ClientSecret.valid_at(now) & Q(retired_at__isnull=True, valid_until__lte=now + within)
 
 
 def client_flag_auth_failures(*, client_id: str, failures: int, address_groups: int, window: int) -> None:

@@ -4,14 +4,14 @@ Production opts in explicitly: DJANGO_DEBUG=0 plus a real DJANGO_SECRET_KEY, DJA
 GATEHOUSE_ISSUER (see docs/deployment.md, "Security settings").
 """
 
-import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from clients import limits
+from config.env import env_bool, env_int, env_list, env_networks, env_str, log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,8 +86,8 @@ TEMPLATES = [
 # (the token path is one statement; a reconnect would cost more than the statement). A broken connection is
 # dropped at the end of the request that saw the error, so the server recovers when the database returns.
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",  # empty: the default, as for the rest
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0),
     )
 }
@@ -199,7 +199,14 @@ if not GATEHOUSE_ISSUER:
     GATEHOUSE_ISSUER = "http://127.0.0.1:8000"
 if not GATEHOUSE_ISSUER.startswith(("https://", "http://")):
     raise ImproperlyConfigured(f"GATEHOUSE_ISSUER must be an https:// (or http://) URL, got {GATEHOUSE_ISSUER!r}")
-GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=86400)
+GATEHOUSE_DEFAULT_TOKEN_TTL = env_int("GATEHOUSE_DEFAULT_TOKEN_TTL", 3600, minimum=1, maximum=limits.MAX_TOKEN_TTL)
+# The longest grace a rotation may give the current secret(s): portal, command line and API alike (clients.models.grace).
+GATEHOUSE_MAX_GRACE_SECONDS = env_int(
+    "GATEHOUSE_MAX_GRACE_SECONDS",
+    limits.DEFAULT_MAX_GRACE_SECONDS,
+    minimum=0,
+    maximum=limits.MAX_GRACE_SECONDS_CEILING,
+)
 
 # Public keys fetched from a client's jwks_uri or a trust's issuer (clients/jwks.py): HTTPS from public addresses
 # only, no redirects, at most this many bytes and seconds, cached per process. GATEHOUSE_JWKS_ALLOW_LOOPBACK lets
@@ -238,19 +245,14 @@ GATEHOUSE_AUTH_FAILURE_LIMIT = env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 20, minim
 GATEHOUSE_AUTH_ALERT_THRESHOLD = env_int("GATEHOUSE_AUTH_ALERT_THRESHOLD", 50, minimum=1)
 # Credential-less, malformed or unknown-client requests per address group in the window before they answer 429.
 GATEHOUSE_AUTH_NOISE_LIMIT = env_int("GATEHOUSE_AUTH_NOISE_LIMIT", 1000, minimum=1)
-try:
-    GATEHOUSE_TRUSTED_PROXIES = [
-        ipaddress.ip_network(cidr, strict=False) for cidr in env_list("GATEHOUSE_TRUSTED_PROXIES", [])
-    ]
-except ValueError as error:
-    raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES must be IP addresses or CIDRs: {error}") from None
+GATEHOUSE_TRUSTED_PROXIES = env_networks("GATEHOUSE_TRUSTED_PROXIES", [])
 
 # Admin login lockout (django-axes): per source address and, separately, per username (so 40 guesses for `root`
 # spread over 10 addresses lock `root` out too), counted in the database, shared by all instances.
 AXES_FAILURE_LIMIT = env_int("GATEHOUSE_ADMIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("GATEHOUSE_ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "tokens.throttle.client_address"
+AXES_CLIENT_IP_CALLABLE = "tokens.addresses.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -272,14 +274,12 @@ GATEHOUSE_PORTAL_CSP = (
 # Operations (docs/deployment.md). /metrics answers addresses in GATEHOUSE_METRICS_NETWORKS (loopback only unless
 # a token is set) and, when GATEHOUSE_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
 GATEHOUSE_METRICS_TOKEN = env_str("GATEHOUSE_METRICS_TOKEN")
-GATEHOUSE_METRICS_NETWORKS = env_list(
+GATEHOUSE_METRICS_NETWORKS = env_networks(
     "GATEHOUSE_METRICS_NETWORKS", ["0.0.0.0/0", "::/0"] if GATEHOUSE_METRICS_TOKEN else ["127.0.0.0/8", "::1/128"]
 )
 
 # Logs: JSON lines (one per OAuth request on gatehouse.access) unless debugging; GATEHOUSE_LOG_FORMAT overrides.
-GATEHOUSE_LOG_FORMAT = env_str("GATEHOUSE_LOG_FORMAT", "text" if DEBUG else "json")
-if GATEHOUSE_LOG_FORMAT not in ("json", "text"):
-    raise ImproperlyConfigured(f"GATEHOUSE_LOG_FORMAT must be json or text, got {GATEHOUSE_LOG_FORMAT!r}")
+GATEHOUSE_LOG_FORMAT = log_format()
 
 LOGGING = {
     "version": 1,

@@ -8,13 +8,10 @@ label values are known in advance. The live token count is one COUNT, run at scr
 
 from __future__ import annotations
 
-import functools
 import hmac
-import ipaddress
 import os
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -23,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tokens import signals
+from tokens.addresses import address_in
 from tokens.outcome import Outcome
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -127,29 +125,6 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY) + generate_latest(_live_registry)
 
 
-@functools.cache
-def _networks(
-    values: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    try:
-        return tuple(ipaddress.ip_network(value, strict=False) for value in values)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"GATEHOUSE_METRICS_NETWORKS: {exc}") from None
-
-
-def check_settings() -> None:
-    """Fail at start-up, not at the first scrape, on a malformed network list."""
-    _networks(tuple(settings.GATEHOUSE_METRICS_NETWORKS))
-
-
-def _address_allowed(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in _networks(tuple(settings.GATEHOUSE_METRICS_NETWORKS)))
-
-
 def _error(status: int, error: str, headers: dict[str, str] | None = None) -> HttpResponse:
     response = HttpResponse(b'{"error": "%s"}' % error.encode(), status=status, content_type="application/json")
     for name, value in (headers or {}).items():
@@ -161,7 +136,8 @@ def view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: from an allowed network, and with the bearer token when GATEHOUSE_METRICS_TOKEN is set."""
     if request.method not in ("GET", "HEAD"):
         return _error(405, "method_not_allowed", {"Allow": "GET, HEAD"})
-    if not _address_allowed(request.META.get("REMOTE_ADDR", "")):
+    # The socket's address, not client_address(): a forwarded header must not open the metrics.
+    if not address_in(request.META.get("REMOTE_ADDR", ""), settings.GATEHOUSE_METRICS_NETWORKS):
         return _error(403, "forbidden")
     expected = settings.GATEHOUSE_METRICS_TOKEN
     if expected:

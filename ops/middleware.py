@@ -18,22 +18,31 @@ import re
 from collections.abc import Callable
 from time import perf_counter
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from ops import metrics, probes
 from ops.logs import current_request_id
+from tokens.addresses import client_address
 from tokens.outcome import Outcome, loggable_client_id
-from tokens.throttle import client_address
 
 access_log = logging.getLogger("gatehouse.access")
 
-# The security headers SecurityMiddleware and XFrameOptionsMiddleware put on every other response.
-PROBE_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+
+def security_headers() -> dict[str, str]:
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware put on every other response, from the same
+    settings (SECURE_CONTENT_TYPE_NOSNIFF, X_FRAME_OPTIONS, SECURE_REFERRER_POLICY,
+    SECURE_CROSS_ORIGIN_OPENER_POLICY), for the answers given here before they run."""
+    headers = {"X-Frame-Options": settings.X_FRAME_OPTIONS}
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    return headers
+
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/@-]{1,128}")
 
@@ -47,13 +56,13 @@ class OpsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.routes = {"/healthz": probes.healthz, "/readyz": probes.readyz, "/metrics": metrics.view}
-        metrics.check_settings()
+        self.probe_headers = security_headers()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         route = self.routes.get(request.path_info)
         if route is not None:
             response = route(request)
-            for name, value in PROBE_HEADERS.items():  # SecurityMiddleware never sees these answers
+            for name, value in self.probe_headers.items():  # SecurityMiddleware never sees these answers
                 response.headers.setdefault(name, value)
             response._has_been_logged = True  # type: ignore[attr-defined]  # django.request skips it: a 503 too
             return response

@@ -9,7 +9,8 @@ from django import forms
 from django.http import HttpRequest
 
 from clients import jwks
-from clients.models import MAX_TOKEN_TTL, Client, Scope, Trust, default_token_ttl
+from clients.limits import MAX_TOKEN_TTL
+from clients.models import Client, Scope, Trust, default_token_ttl, max_grace, validate_grace
 from clients.services import SECRET, Credential
 
 AUTHENTICATION_CHOICES = [
@@ -123,7 +124,6 @@ GRACE_CHOICES = [
     ("custom", "Custom"),
 ]
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
-MAX_GRACE = timedelta(days=90)
 
 
 class RotateForm(forms.Form):
@@ -140,15 +140,16 @@ class RotateForm(forms.Form):
         help_text="For a leaked secret: tokens already issued end at once. Otherwise they stay valid until they expire.",
     )
 
+    def max_grace(self) -> str:
+        return max_grace()
+
     def clean(self) -> dict:
         data = super().clean() or {}
         if data.get("grace") == "custom":
             amount, unit = data.get("custom_amount"), data.get("custom_unit") or "hours"
             if not amount:
                 raise forms.ValidationError("Enter the custom grace period.", code="custom_missing")
-            if amount * UNITS[unit] > MAX_GRACE.total_seconds():
-                raise forms.ValidationError("The grace period can be at most 90 days.", code="custom_too_long")
-            data["grace_period"] = timedelta(seconds=amount * UNITS[unit])
+            data["grace_period"] = validate_grace(amount * UNITS[unit])
         elif data.get("grace") is not None:
             data["grace_period"] = timedelta(seconds=int(data["grace"]))
         return data

@@ -49,6 +49,15 @@ class OAuthHttp:
         return self.post("/oauth/revoke", {"token": token, **form}, auth=(client.client_id, client.secret))
 
 
+def pytest_collection_modifyitems(items):
+    """`slow`: live servers (pytest-django's or gunicorn's, tests/live.py) and browsers, found by what they use;
+    tests that start a subprocess say so themselves. `pytest -m "not slow"` is the quick loop."""
+    live = {"live_server", "live_database_url"}
+    for item in items:
+        if item.get_closest_marker("browser") or live & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config):
     # The live server's request threads must not keep database connections open past a request, or PostgreSQL
     # refuses to drop the test database at the end of the run.
@@ -135,3 +144,26 @@ def live_database_url():
 
     with live.live_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def live_clients(live_database_url):
+    """Clients on the live database, made in one process start: `orders-api` may introspect, `billing-job` holds
+    `read`, and one `job-*` per test that needs a client of its own."""
+    from tests import live
+
+    jobs = ["job-d", "job-refuse", "job-silent"]
+    return live.create_clients(
+        live_database_url,
+        {"orders-api": {"can_introspect": True}, "billing-job": {"scopes": ["read"]}, **{name: {} for name in jobs}},
+        scopes=("read",),
+    )
+
+
+@pytest.fixture
+def no_failures_counted(live_database_url):
+    """Every live server sees the tests as 127.0.0.1: a test using this starts with no failures counted."""
+    import psycopg
+
+    with psycopg.connect(live_database_url) as conn:
+        conn.execute("DELETE FROM tokens_failurecounter")

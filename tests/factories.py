@@ -13,6 +13,12 @@ from clients.models import AuditEvent, Client, ClientKey, ClientSecret, Scope, T
 from tokens.models import AccessToken
 
 
+def wrong_secret() -> str:
+    """A well-formed client secret (prefix, length and checksum hold) that no client has: it passes the shape check
+    and is looked up in the database, as an attacker's guess would be. A malformed one is refused before that."""
+    return credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)
+
+
 class ScopeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Scope

@@ -110,6 +110,7 @@ def test_text_format_is_one_readable_line(oauth, service, access):
     assert f"client_id={service.client_id}" in line
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize(
     ("env", "expected"),
     [({"DJANGO_DEBUG": "1"}, "text"), ({"DJANGO_DEBUG": "0"}, "json"), ({"GATEHOUSE_LOG_FORMAT": "json"}, "json")],

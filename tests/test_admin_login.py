@@ -62,6 +62,7 @@ def test_admin_lockout_counts_in_the_database(client, staff, settings):
     assert AccessAttempt.objects.get(ip_address="192.0.2.10").failures_since_start == 1
 
 
+@pytest.mark.slow  # a subprocess
 def test_admin_is_served_at_the_configured_path():
     code = (
         "import django; django.setup(); from django.urls import reverse; from django.test import Client; "

@@ -60,12 +60,17 @@ def test_custom_grace_is_taken_in_the_chosen_unit(operator_http):
     assert client.secret_row.valid_until == NOW + timedelta(days=2)
 
 
-def test_custom_grace_must_be_given_and_at_most_90_days(operator_http):
+def test_custom_grace_must_be_given_and_at_most_the_configured_limit(operator_http, settings):
     client = ClientFactory()
     missing = rotate(operator_http, client, grace="custom")
-    too_long = rotate(operator_http, client, grace="custom", custom_amount="91", custom_unit="days")
+    too_long = rotate(operator_http, client, grace="custom", custom_amount="31", custom_unit="days")
     assert "Enter the custom grace period" in missing.content.decode()
-    assert "at most 90 days" in too_long.content.decode()
+    assert "the grace period can be at most 30 days" in too_long.content.decode()
+    settings.GATEHOUSE_MAX_GRACE_SECONDS = 7 * 86400
+    page = operator_http.get(rotate_url(client)).content.decode()
+    assert "at most 7 days" in page and "30 days" not in page
+    refused = rotate(operator_http, client, grace="custom", custom_amount="8", custom_unit="days")
+    assert "the grace period can be at most 7 days" in refused.content.decode()
     assert client.secrets.count() == 1
 
 

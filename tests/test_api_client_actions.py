@@ -68,9 +68,11 @@ def test_rotate_without_a_body_ends_the_old_secret_now(api, oauth):
 def test_rotate_refuses_a_bad_grace_period(api):
     api.login(WRITE)
     target = ClientFactory()
-    for grace in (-1, "later", 10**9):
+    for grace in (-1, "later", 10**9, 10**30):
         body = assert_error(api.post(_url(target, "rotate/"), {"grace_seconds": grace}), 400, "invalid_request")
         assert "grace_seconds" in body["fields"]
+    too_long = api.post(_url(target, "rotate/"), {"grace_seconds": 30 * 86400 + 1}).json()
+    assert too_long["fields"]["grace_seconds"] == ["the grace period can be at most 30 days"]
     assert target.secrets.count() == 1
 
 

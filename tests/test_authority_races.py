@@ -21,11 +21,14 @@ from clients.models import Client, Scope
 from clients.services import Actor
 from tests.api import ADMIN, WRITE
 from tests.factories import ClientFactory, ScopeFactory
-from tests.harness import current_database_url, running
+from tests.live import current_database_url, running
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
-)
+pytestmark = [
+    pytest.mark.slow,  # live gunicorn instances
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
+    ),
+]
 
 CLI = Actor.cli()
 MINTERS = 4

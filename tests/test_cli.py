@@ -136,6 +136,7 @@ def test_tokens_purge_deletes_expired_and_revoked_only():
     assert list(AccessToken.objects.all()) == [live]
 
 
+@pytest.mark.slow  # a subprocess
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -148,6 +149,16 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
     )
     assert done.returncode != 0
     assert done.stderr.strip() == "CommandError: unknown client: gth_ci_nope"
+    too_long = subprocess.run(
+        [sys.executable, "manage.py", "client", "rotate", "gth_ci_nope", "--grace", "999999999999"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert too_long.returncode != 0
+    assert "Traceback" not in too_long.stderr
+    assert too_long.stderr.strip().endswith("argument --grace: the grace period can be at most 30 days")
     made = subprocess.run(
         [sys.executable, "manage.py", "client", "create", "job", "--json"],
         cwd=ROOT,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,7 @@ def hadolint() -> str:
     return path
 
 
+@pytest.mark.slow  # a subprocess
 def test_dockerfile_passes_hadolint():
     result = subprocess.run([hadolint(), "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from ops.gunicorn import fold_dead_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
@@ -30,10 +32,12 @@ def printed_config(tmp_path, *flags: str, **env: str) -> dict[str, str]:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     ).stdout
     return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in out.splitlines()) if v}
 
 
+@pytest.mark.slow  # a subprocess
 def test_defaults_are_sync_workers_from_cpu_count_with_recycling_and_a_tmpfs_heartbeat(tmp_path):
     config = printed_config(tmp_path)
     assert config["worker_class"] == "sync"
@@ -45,6 +49,7 @@ def test_defaults_are_sync_workers_from_cpu_count_with_recycling_and_a_tmpfs_hea
     assert config["worker_tmp_dir"] == "/dev/shm"
 
 
+@pytest.mark.slow  # a subprocess
 def test_environment_sets_workers_and_bind(tmp_path):
     config = printed_config(tmp_path, GATEHOUSE_WORKERS="5", GATEHOUSE_BIND="0.0.0.0:9000")
     assert config["workers"] == "5"
@@ -52,6 +57,22 @@ def test_environment_sets_workers_and_bind(tmp_path):
     assert printed_config(tmp_path, WEB_CONCURRENCY="3")["workers"] == "3"
 
 
+@pytest.mark.slow  # a subprocess
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("GATEHOUSE_WORKERS", "many", "GATEHOUSE_WORKERS must be a whole number, got 'many'"),
+        ("GATEHOUSE_TIMEOUT", "0", "GATEHOUSE_TIMEOUT must be at least 1, got 0"),
+        ("GATEHOUSE_LOG_FORMAT", "xml", "GATEHOUSE_LOG_FORMAT must be json or text, got 'xml'"),
+    ],
+)
+def test_a_bad_environment_value_stops_gunicorn_naming_it(tmp_path, name, value, says):
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        printed_config(tmp_path, **{name: value})
+    assert says in refused.value.stderr
+
+
+@pytest.mark.slow  # a subprocess
 def test_command_line_flags_win_over_the_file_and_the_environment(tmp_path):
     config = printed_config(tmp_path, "-w", "2", "-b", "127.0.0.1:8303", GATEHOUSE_WORKERS="9")
     assert config["workers"] == "2"
@@ -68,7 +89,7 @@ def conf(tmp_path, monkeypatch):
 def gunicorn_logger(conf):
     cfg = Config()
     cfg.set("accesslog", "-")
-    return conf["GatehouseLogger"](cfg)
+    return conf["logger_class"](cfg)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +134,7 @@ def test_hooks_clear_stale_metric_files_and_retire_dead_workers(conf, tmp_path, 
     assert retired == [4242]
 
 
-def test_a_recycled_workers_counts_are_folded_into_one_archive_and_its_files_removed(conf, tmp_path):
+def test_a_recycled_workers_counts_are_folded_into_one_archive_and_its_files_removed(tmp_path):
     key = mmap_key("gatehouse_token_requests", "gatehouse_token_requests_total", ["outcome"], ["issued"], "help")
 
     def worker_file(pid: int, count: float) -> None:
@@ -124,8 +145,8 @@ def test_a_recycled_workers_counts_are_folded_into_one_archive_and_its_files_rem
     worker_file(101, 5)
     worker_file(102, 7)
     worker_file(103, 11)  # still alive
-    conf["fold_dead_worker"](str(tmp_path), 101)
-    conf["fold_dead_worker"](str(tmp_path), 102)
+    fold_dead_worker(str(tmp_path), 101)
+    fold_dead_worker(str(tmp_path), 102)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_103.db", "counter_archive.db"]
     registry = CollectorRegistry()

@@ -13,7 +13,7 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, wrong_secret
 
 PEERS = Path(__file__).resolve().parent / "peers"
 
@@ -100,7 +100,7 @@ def test_authlib_fetch_introspect_revoke(metadata, service, resource_server, met
 
 
 def test_authlib_wrong_secret_gets_invalid_client(metadata, service):
-    client = AuthlibSession(service.client_id, "gth_cs_wrong", token_endpoint_auth_method="client_secret_basic")
+    client = AuthlibSession(service.client_id, wrong_secret(), token_endpoint_auth_method="client_secret_basic")
     with pytest.raises(Exception, match="invalid_client"):
         client.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
 

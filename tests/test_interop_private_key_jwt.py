@@ -77,6 +77,7 @@ def test_authlib_default_one_hour_assertion_is_refused(issuer, worker):
     and not (shutil.which("node") and (NODE_PEERS / "node_modules").exists()),
     reason="node and `npm ci --prefix tests/peers/node` are needed (make setup does it when npm is present)",
 )
+@pytest.mark.slow  # a subprocess
 def test_oauth4webapi_and_openid_client_private_key_jwt(live_server, issuer, worker):
     rs = KeyClientFactory(name="orders-api", can_introspect=True, key=jose.ec_key("rs-key"))
     done = subprocess.run(

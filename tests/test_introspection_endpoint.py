@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from clients.services import Actor, client_disable
-from tests.factories import AccessTokenFactory, ClientFactory
+from tests.factories import AccessTokenFactory, ClientFactory, wrong_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +87,7 @@ def test_caller_must_authenticate(oauth, token):
 
 
 def test_caller_with_wrong_secret_is_invalid_client(oauth, resource_server, token):
-    response = oauth.post("/oauth/introspect", {"token": token}, auth=(resource_server.client_id, "gth_cs_wrong"))
+    response = oauth.post("/oauth/introspect", {"token": token}, auth=(resource_server.client_id, wrong_secret()))
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Basic")
 

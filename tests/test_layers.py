@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # a subprocess
 def test_no_app_imports_a_layer_above_it_or_another_apps_views():
     lint_imports = Path(sys.executable).parent / "lint-imports"
     result = subprocess.run([lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -1,5 +1,7 @@
 """GET /metrics: Prometheus counters and latency of the OAuth endpoints, guarded by network and token."""
 
+from ipaddress import ip_network
+
 import pytest
 from django.test import override_settings
 from prometheus_client import REGISTRY
@@ -110,7 +112,9 @@ def test_metrics_are_refused_outside_the_allowed_networks(db, scrape):
     assert scrape(REMOTE_ADDR="::1").status_code == 200
 
 
-@override_settings(GATEHOUSE_METRICS_TOKEN="scrape-me", GATEHOUSE_METRICS_NETWORKS=["0.0.0.0/0", "::/0"])
+@override_settings(
+    GATEHOUSE_METRICS_TOKEN="scrape-me", GATEHOUSE_METRICS_NETWORKS=[ip_network("0.0.0.0/0"), ip_network("::/0")]
+)
 def test_metrics_want_the_bearer_token_when_one_is_configured(db, scrape):
     assert scrape().status_code == 401
     assert scrape()["WWW-Authenticate"].startswith("Bearer")

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # manage.py in a subprocess, so that settings are read afresh
 
 PRODUCTION = {
     "DJANGO_DEBUG": "0",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, wrong_secret
 from tokens.models import AccessToken
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_authentication_is_required(oauth, token):
 
 
 def test_wrong_secret_is_invalid_client(oauth, service, token):
-    response = oauth.post("/oauth/revoke", {"token": token}, auth=(service.client_id, "gth_cs_nope"))
+    response = oauth.post("/oauth/revoke", {"token": token}, auth=(service.client_id, wrong_secret()))
     assert response.status_code == 401
     assert AccessToken.objects.get().revoked_at is None
 

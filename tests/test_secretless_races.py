@@ -16,11 +16,14 @@ from clients import services
 from clients.services import Actor
 from tests import jose
 from tests.factories import ClientFactory, ClientKeyFactory, KeyClientFactory
-from tests.harness import current_database_url, running
+from tests.live import current_database_url, running
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
-)
+pytestmark = [
+    pytest.mark.slow,  # live gunicorn instances
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="races need PostgreSQL and a live server; SQLite serialises writes"
+    ),
+]
 CLI = Actor.cli()
 MINTERS = 4
 

@@ -102,6 +102,20 @@ def test_other_pages_carry_the_security_headers(client, db):
     assert_security_headers(client.get("/metrics"))
 
 
+def test_probes_carry_the_same_security_headers_as_every_other_page_from_the_same_settings(db, settings):
+    """The probes are answered before SecurityMiddleware runs; their headers come from its settings, not a copy."""
+    from django.test import Client as HttpClient
+
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    settings.SECURE_REFERRER_POLICY = ["no-referrer", "strict-origin"]
+    http = HttpClient()
+    page, probe = http.get("/.well-known/oauth-authorization-server"), http.get("/healthz")
+    for name in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy"):
+        assert probe[name] == page[name], name
+    assert probe["X-Frame-Options"] == "SAMEORIGIN"
+    assert probe["Referrer-Policy"] == "no-referrer,strict-origin"
+
+
 def test_https_responses_carry_hsts_in_production(oauth, service, settings):
     settings.SECURE_HSTS_SECONDS = 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -5,26 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # manage.py in a subprocess, so that settings are read afresh
 
 
 def check(**env):
     full = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_"))}
     full.update(env)
     return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True)
-
-
-def test_debug_off_refuses_to_start_without_a_secret_key():
-    done = check(DJANGO_DEBUG="0")
-    assert done.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in done.stderr
-
-
-def test_debug_off_refuses_to_start_without_an_issuer():
-    """Finding 5: production must say who it is; the Host header never decides."""
-    done = check(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
-    assert done.returncode != 0
-    assert "GATEHOUSE_ISSUER must be set when DJANGO_DEBUG=0" in done.stderr
 
 
 def test_an_issuer_that_is_not_an_http_url_is_refused():

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -11,6 +12,7 @@ MANIFEST_STORAGES = {
 }
 
 
+@pytest.mark.slow  # collects and compresses every static file (seconds)
 def test_collected_static_files_are_hashed_compressed_and_served_with_a_long_cache(db, client, tmp_path):
     with override_settings(STATIC_ROOT=tmp_path, STORAGES=MANIFEST_STORAGES):
         call_command("collectstatic", "--noinput", verbosity=0)

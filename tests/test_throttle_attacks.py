@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from clients.models import AuditEvent
-from tests.factories import AccessTokenFactory, ClientFactory
+from tests.factories import AccessTokenFactory, ClientFactory, wrong_secret
 
 LIMIT = 5  # failures per (address group, client id) before that pair's failures answer 429
 ALERT = 12  # failures per client id, from any address, before it is flagged as under attack
@@ -25,13 +25,6 @@ def small_limits(settings):
     settings.GATEHOUSE_AUTH_ALERT_THRESHOLD = ALERT
     settings.GATEHOUSE_AUTH_NOISE_LIMIT = NOISE
     settings.GATEHOUSE_AUTH_FAILURE_WINDOW = WINDOW
-
-
-def wrong_secret():
-    """A well-formed secret (right prefix, length and checksum) that no client has."""
-    from clients import credentials
-
-    return credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)
 
 
 def token(oauth, client_id, secret, address):

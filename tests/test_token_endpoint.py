@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from clients import credentials
 from clients.services import Actor, client_disable, client_rotate_secret, secret_retire
-from tests.factories import ClientFactory, ClientSecretFactory
+from tests.factories import ClientFactory, ClientSecretFactory, wrong_secret
 from tokens.models import AccessToken
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_wrong_secret_is_invalid_client_with_basic_challenge(oauth, service):
     response = oauth.post(
         "/oauth/token",
         {"grant_type": "client_credentials"},
-        auth=(service.client_id, credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)),
+        auth=(service.client_id, wrong_secret()),
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
@@ -163,7 +163,7 @@ def test_unknown_client_id_is_refused_like_a_wrong_secret(oauth, service, django
         wrong = oauth.post(
             "/oauth/token",
             {"grant_type": "client_credentials"},
-            auth=(service.client_id, credentials.new_credential(credentials.CLIENT_SECRET_PREFIX)),
+            auth=(service.client_id, wrong_secret()),
         )
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
@@ -317,7 +317,7 @@ def test_basic_credentials_are_form_url_decoded(oauth, service):
 
 
 def test_error_responses_never_echo_the_presented_secret(oauth, service):
-    wrong = service.secret[:-3] + "abc"
+    wrong = wrong_secret()  # well-formed, so it reaches the database and the refusal that follows
     response = oauth.post("/oauth/token", {"grant_type": "client_credentials"}, auth=(service.client_id, wrong))
     assert wrong not in response.content.decode()
     assert service.secret not in response.content.decode()

@@ -1,4 +1,5 @@
-"""Two gunicorn instances on one PostgreSQL database behave as one service: nothing lives in a process."""
+"""Two gunicorn instances on one PostgreSQL database behave as one service: nothing lives in a process (tokens,
+revocation, disabling, failure counts, metrics)."""
 
 import json
 
@@ -9,18 +10,22 @@ from django.db import connection
 from clients import services
 from clients.services import Actor
 from tests.factories import ClientFactory
-from tests.harness import current_database_url, running
+from tests.live import WRONG_SECRET, current_database_url, running
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="instances share a PostgreSQL database; SQLite tests run in memory"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="instances share a PostgreSQL database; SQLite tests run in memory"
+    ),
+]
+FAILURE_LIMIT = 5
 
 
 @pytest.fixture(scope="module")
 def pair(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         url = current_database_url()
-    with running(2, url, workers=2) as started:
+    with running(2, url, workers=2, GATEHOUSE_AUTH_FAILURE_LIMIT=str(FAILURE_LIMIT)) as started:
         yield started
 
 
@@ -93,6 +98,26 @@ def test_disabling_a_client_takes_effect_on_every_instance_at_once(instances):
             timeout=10,
         )
         assert refused.status_code == 401
+
+
+def test_failed_authentication_counts_across_instances(instances):
+    a, b = instances
+    service = ClientFactory()
+
+    def attempt(instance, secret):
+        return requests.post(
+            instance.url + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(service.client_id, secret),
+            timeout=10,
+        )
+
+    assert [attempt(a, WRONG_SECRET).status_code for _ in range(FAILURE_LIMIT)] == [401] * FAILURE_LIMIT
+    blocked = attempt(b, WRONG_SECRET)  # the limit was reached on instance a
+    assert blocked.status_code == 429
+    assert blocked.json()["error"] == "slow_down"
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert attempt(b, service.secret).status_code == 200  # never the valid secret
 
 
 def test_metrics_count_requests_across_an_instances_workers_and_logs_are_json_lines(instances):

@@ -5,11 +5,15 @@ import requests
 from django.db import connection
 
 from tests.factories import ClientFactory
-from tests.harness import current_database_url, running
+from tests.live import current_database_url, running
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the instance shares a PostgreSQL database; SQLite tests run in memory"
-)
+pytestmark = [
+    pytest.mark.slow,  # live gunicorn instances
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="the instance shares a PostgreSQL database; SQLite tests run in memory",
+    ),
+]
 
 
 def test_counts_survive_worker_recycling_and_dead_workers_are_folded_away(transactional_db):

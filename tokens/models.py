@@ -16,7 +16,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Max, Q
 
 from clients import credentials
-from clients.models import Client, ClientKey, ClientSecret
+from clients.models import VALID_SECRET_SQL, Client, ClientKey, ClientSecret
 from tokens.assertions import AssertionRefused, VerifiedAssertion
 
 _SCOPE_ROWS = "FROM clients_client_scopes cs JOIN clients_scope sc ON sc.id = cs.scope_id WHERE cs.client_id = c.id"
@@ -27,14 +27,18 @@ _ALL_SCOPES = {
         f"COALESCE((SELECT group_concat(name, ' ') FROM (SELECT sc.name AS name {_SCOPE_ROWS} ORDER BY sc.name)), '')"
     ),
 }
-_ISSUE_SQL = """
+_ISSUE_SQL = (
+    """
 INSERT INTO tokens_accesstoken (digest, client_id, secret_id, scope, issued_at, expires_at, generation)
 SELECT %s, c.id, s.id, {scope}, %s, %s + c.token_ttl, c.generation
 FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id
-WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND (s.valid_until IS NULL OR s.valid_until > %s)
+WHERE s.digest = %s AND c.client_id = %s AND c.is_active AND """
+    + VALID_SECRET_SQL.format(alias="s")
+    + """
   AND c.auth_method = 'client_secret'{check}
 RETURNING scope, expires_at
 """
+)
 _SCOPE_CHECK = f" AND (SELECT count(*) {_SCOPE_ROWS} AND sc.name IN ({{names}})) = {{count}}"
 
 # What makes a token live, the one rule every reader applies (tokens `t`, its client `tc`, the secret that minted it
@@ -61,7 +65,7 @@ SELECT rc.can_introspect, t.scope, t.issued_at, t.expires_at, tc.client_id
 FROM clients_clientsecret rs
 JOIN clients_client rc ON rc.id = rs.client_id
 LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
-WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND (rs.valid_until IS NULL OR rs.valid_until > %s)
+WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND {VALID_SECRET_SQL.format(alias="rs")}
   AND rc.auth_method = 'client_secret'
 """
 

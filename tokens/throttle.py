@@ -34,10 +34,10 @@ from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest
 
 from clients import credentials
 from tokens import signals
+from tokens.addresses import client_address
 from tokens.models import FailureCounter
 
 __all__ = ["Verdict", "address_group", "client_address", "purge", "record_failure"]
@@ -55,38 +55,6 @@ class Verdict:
 
     retry_after: int | None = None  # answer 429 slow_down with this Retry-After instead of 401
     quiet: bool = False  # a block was already in force: count it, but do not log it line by line
-
-
-def client_address(request: HttpRequest) -> str:
-    """The socket's address, or the client's as reported by X-Forwarded-For when the socket is a trusted proxy.
-
-    X-Forwarded-For is read from the right, skipping trusted proxies: the first address not trusted is the
-    client (entries further left could be forged by the client itself).
-    """
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.GATEHOUSE_TRUSTED_PROXIES
-    if not proxies or not _is_trusted(remote, proxies):
-        return remote
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    client = remote
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # garbage from a client: keep the last address a trusted proxy vouched for
-        client = hop
-        if not _is_trusted(hop, proxies):
-            break
-    return client
-
-
-def _is_trusted(address: str, proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in proxies)
 
 
 def address_group(address: str) -> str:

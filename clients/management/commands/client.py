@@ -9,7 +9,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from clients import credentials, jwks
-from clients.management.commands._cli import SubcommandCommand
+from clients.limits import MAX_TOKEN_TTL
+from clients.management.commands._cli import SubcommandCommand, grace, whole
 from clients.models import Client, ClientKey, Trust
 from clients.services import (
     SECRET,
@@ -118,7 +119,7 @@ class Command(SubcommandCommand):
         create.add_argument("--description", default="")
         create.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE")
         create.add_argument("--introspect", action="store_true", help="May call the introspection endpoint.")
-        create.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
+        create.add_argument("--token-ttl", type=whole(1, MAX_TOKEN_TTL), default=None, metavar="SECONDS")
         self.add_credential_arguments(create)
         create.add_argument("--json", action="store_true")
         switch = sub.add_parser(
@@ -142,7 +143,7 @@ class Command(SubcommandCommand):
         key_retire.add_argument("kid")
         rotate = sub.add_parser("rotate", help="Issue a new secret; current ones end after the grace period.")
         rotate.add_argument("client_id")
-        rotate.add_argument("--grace", type=int, default=0, metavar="SECONDS")
+        rotate.add_argument("--grace", type=grace, default=timedelta(0), metavar="SECONDS")
         rotate.add_argument("--revoke-tokens", action="store_true", help="Also end every live token of the client now.")
         rotate.add_argument("--json", action="store_true")
         for name, text in (
@@ -268,12 +269,10 @@ class Command(SubcommandCommand):
         key = client_key_retire(client=client, kid=options["kid"], actor=Actor.cli())
         self.stdout.write(f"retired key {key.kid} of {client_id}; the tokens it minted are revoked")
 
-    def do_rotate(self, client_id: str, grace: int, revoke_tokens: bool, json: bool, **_: Any) -> None:
-        if grace < 0:
-            raise CommandError("--grace cannot be negative")
+    def do_rotate(self, client_id: str, grace: timedelta, revoke_tokens: bool, json: bool, **_: Any) -> None:
         new = client_rotate_secret(
             client=self._client(client_id),
-            grace=timedelta(seconds=grace),
+            grace=grace,
             revoke_tokens=revoke_tokens,
             actor=Actor.cli(),
         )

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from clients.management.commands._cli import GuardedCommand
 from clients.models import Client
 
 TEXT = """
@@ -20,7 +19,7 @@ Discovery:    {url}/.well-known/oauth-authorization-server
 """
 
 
-class Command(BaseCommand):
+class Command(GuardedCommand):
     help = "Print how to register a first client."
 
     def add_arguments(self, parser: Any) -> None:

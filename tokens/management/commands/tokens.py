@@ -3,14 +3,14 @@ expired failure counters."""
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from clients.management.commands._cli import GuardedCommand, whole
 from tokens import throttle
 from tokens.models import AccessToken
 
 
-class Command(BaseCommand):
+class Command(GuardedCommand):
     help = "Token housekeeping."
 
     def add_arguments(self, parser: Any) -> None:
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         purge = sub.add_parser(
             "purge", help="Delete expired and revoked tokens (in batches) and expired failure counters."
         )
-        purge.add_argument("--batch-size", type=int, default=5000)
+        purge.add_argument("--batch-size", type=whole(1), default=5000)
 
     def handle(self, *args: Any, action: str, batch_size: int, **options: Any) -> None:
         total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
