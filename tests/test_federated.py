@@ -196,6 +196,7 @@ def test_client_id_naming_another_client_is_refused(oauth, bound, cluster, caplo
     refused(post(oauth, token, client_id=other.client_id), caplog, "client_id_mismatch")
 
 
+@pytest.mark.slow  # waits out the fetch time limit (1 s)
 def test_issuer_keys_unavailable_is_refused_not_an_error(oauth, bound, cluster, caplog, settings):
     settings.GATEHOUSE_JWKS_TIMEOUT = 1
     cluster.slow = True

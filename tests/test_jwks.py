@@ -116,6 +116,7 @@ def test_oversized_answer_is_refused(loopback):
             jwks.fetch_jwks(issuer.jwks_uri)
 
 
+@pytest.mark.slow  # waits out the fetch time limit (1 s)
 def test_slow_jwks_uri_is_refused_within_the_time_limit(loopback):
     loopback.GATEHOUSE_JWKS_TIMEOUT = 1
     with LocalIssuer() as issuer:
