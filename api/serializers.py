@@ -9,10 +9,21 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clients.jwks import ALGORITHMS, JWKSError, PublicKey, parse_jwks
 from clients.limits import MAX_TOKEN_TTL
-from clients.models import MAX_RESOURCE_IDENTIFIER, AuditEvent, Client, ClientSecret, ResourceServer, validate_grace
+from clients.models import (
+    MAX_RESOURCE_IDENTIFIER,
+    AuditEvent,
+    Client,
+    ClientKey,
+    ClientSecret,
+    ResourceServer,
+    Trust,
+    validate_grace,
+)
+from clients.services import Credential
 from tokens.models import AccessToken
-from tokens.usage import SecretUsage, secret_usage
+from tokens.usage import SecretUsage, minted_by, secret_usage
 
 MAX_SCOPES_PER_REQUEST = 200
 
@@ -150,12 +161,22 @@ class ClientSerializer(serializers.Serializer):
     )
     token_ttl = serializers.IntegerField(read_only=True, help_text="Lifetime of its tokens, in seconds.")
     status = serializers.SerializerMethodField()
+    auth_method = serializers.ChoiceField(
+        choices=Client.AuthMethod.values, read_only=True, help_text="client_secret, private_key_jwt or federated."
+    )
+    jwks_uri = serializers.CharField(read_only=True, help_text="private_key_jwt: where its keys are fetched.")
+    trust = serializers.SerializerMethodField(help_text="federated: the name of its trust.")
+    subject = serializers.CharField(read_only=True, help_text="federated: the subject it is bound to.")
     created_at = serializers.DateTimeField(read_only=True)
     created_by = serializers.CharField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
     def get_scopes(self, client: Client) -> list[str]:
         return client.scope_names()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_trust(self, client: Client) -> str | None:
+        return client.trust.name if client.trust_id is not None and client.trust else None
 
     @extend_schema_field(serializers.ChoiceField(choices=["active", "disabled"]))
     def get_status(self, client: Client) -> str:
@@ -165,7 +186,11 @@ class ClientSerializer(serializers.Serializer):
 class ClientCreatedSerializer(ClientSerializer):
     client_secret = serializers.CharField(
         required=False,
-        help_text="The secret, shown this once and never again. Absent when the create is an idempotent replay.",
+        allow_null=True,
+        help_text=(
+            "The secret, shown this once and never again; null for a client that authenticates without one "
+            "(private_key_jwt, federated). Absent when the create is an idempotent replay."
+        ),
     )
 
 
@@ -197,6 +222,113 @@ class ClientCreateSerializer(ClientPatchSerializer):
     token_ttl = Whole(
         min_value=1, max_value=MAX_TOKEN_TTL, required=False, help_text="Default: GATEHOUSE_DEFAULT_TOKEN_TTL."
     )
+
+
+class JWKSField(serializers.JSONField):
+    """A JWKS as a JSON object, validated into public keys (clients.jwks)."""
+
+    def to_internal_value(self, data: Any) -> list[PublicKey]:  # type: ignore[override]  # validated keys
+        try:
+            return parse_jwks(data if isinstance(data, dict) else {"keys": None})
+        except JWKSError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class CredentialSerializer(StrictSerializer):
+    """How a client authenticates without a secret: one of jwks, jwks_uri, or trust with subject."""
+
+    jwks = JWKSField(required=False, help_text="private_key_jwt: its public keys, a JWKS object.")
+    jwks_uri = Text(max_length=500, required=False, help_text="private_key_jwt: an https URL of its JWKS.")
+    trust = Text(max_length=100, required=False, help_text="federated: the trust's name.")
+    subject = Text(max_length=500, required=False, help_text="federated: the `sub` its trust's tokens carry.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        trust = None
+        if "trust" in attrs:
+            trust = Trust.objects.filter(name=attrs["trust"]).first()
+            if trust is None:
+                raise serializers.ValidationError({"trust": ["no trust of that name"]})
+        if ("trust" in attrs) != ("subject" in attrs):
+            raise serializers.ValidationError({"subject": ["trust and subject go together"]})
+        return {
+            "credential": Credential(
+                keys=attrs.get("jwks"),
+                jwks_uri=attrs.get("jwks_uri", ""),
+                trust=trust,
+                subject=attrs.get("subject", ""),
+            )
+        }
+
+
+class ClientCreateWithCredentialSerializer(ClientCreateSerializer, CredentialSerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        credential_fields: dict[str, Any] = {
+            k: attrs.pop(k) for k in ("jwks", "jwks_uri", "trust", "subject") if k in attrs
+        }
+        attrs = ClientCreateSerializer.validate(self, attrs)
+        return {**attrs, **CredentialSerializer.validate(self, credential_fields)}
+
+
+class SwitchAuthSerializer(CredentialSerializer):
+    auth_method = serializers.ChoiceField(
+        choices=Client.AuthMethod.values, help_text="The new method; its credential goes in the other fields."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        method = attrs.pop("auth_method")
+        credential = super().validate(attrs)["credential"]
+        if credential.auth_method != method:
+            raise serializers.ValidationError({"auth_method": [f"{method} needs its credential (and no other)"]})
+        return {"credential": credential}
+
+
+class KeysAddSerializer(StrictSerializer):
+    jwks = JWKSField(help_text="The public keys to register, a JWKS object.")
+
+
+class KeySerializer(serializers.Serializer):
+    """A registered public key and its history; the JWK itself is public."""
+
+    kid = serializers.CharField(read_only=True)
+    kty = serializers.CharField(read_only=True)
+    alg = serializers.CharField(read_only=True)
+    thumbprint = serializers.CharField(read_only=True, help_text="RFC 7638, SHA-256, base64url.")
+    state = serializers.ChoiceField(choices=["active", "retired"], read_only=True)
+    jwk = serializers.JSONField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    created_by = serializers.CharField(read_only=True)
+    retired_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    retired_by = serializers.CharField(read_only=True)
+    last_used_at = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_used_at(self, key: ClientKey) -> str | None:
+        used = key.last_used()
+        return serializers.DateTimeField().to_representation(used) if used else None
+
+
+class TrustSerializer(StrictSerializer):
+    name = Text(max_length=100)
+    issuer = Text(max_length=500)
+    audience = Text(max_length=500)
+    jwks = JWKSField(required=False, write_only=True, help_text="Its public keys inline (one key source).")
+    jwks_uri = Text(max_length=500, required=False, allow_blank=True, help_text="Or where it publishes them.")
+    discover = Flag(required=False, default=False, help_text="Or find them by OIDC discovery of the issuer.")
+    algorithms = serializers.ListField(
+        child=serializers.ChoiceField(choices=[a for a in ALGORITHMS if a != "Ed25519"]),
+        required=False,
+        max_length=4,
+        help_text="Accepted signing algorithms (default RS256 and ES256).",
+    )
+    keys = serializers.CharField(source="key_source", read_only=True, help_text="jwks, jwks_uri or discovery.")
+    is_active = serializers.BooleanField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class TrustKeysSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kids = serializers.ListField(child=serializers.CharField(), help_text="The key ids the issuer publishes now.")
 
 
 class ClientReplaceSerializer(ClientPatchSerializer):
@@ -292,7 +424,15 @@ class TokenSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
     issued_at = serializers.DateTimeField(read_only=True)
     expires_at = serializers.DateTimeField(read_only=True)
-    secret = serializers.CharField(read_only=True, help_text="The hint of the secret that minted it.")
+    secret = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The hint of the secret that minted it; null if none did."
+    )
+    key = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The kid of the registered key that minted it (private_key_jwt)."
+    )
+    minted_by = serializers.CharField(
+        read_only=True, help_text="The secret's hint, 'key:KID', 'jwks_uri' or 'federated'."
+    )
     address = serializers.IPAddressField(read_only=True, allow_null=True, help_text="The address it was issued to.")
 
     def to_representation(self, token: AccessToken) -> dict[str, Any]:
@@ -302,7 +442,9 @@ class TokenSerializer(serializers.Serializer):
             "scopes": token.scope.split(),
             "issued_at": when.to_representation(datetime.fromtimestamp(token.issued_at, tz=UTC)),
             "expires_at": when.to_representation(datetime.fromtimestamp(token.expires_at, tz=UTC)),
-            "secret": token.secret.hint,
+            "secret": token.secret.hint if token.secret_id is not None else None,
+            "key": token.key.kid if token.key_id is not None else None,
+            "minted_by": minted_by(token),
             "address": token.address,
         }
 

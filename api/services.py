@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from api.models import IdempotencyKey
 from clients.models import Client
-from clients.services import Actor, NewSecret, client_create
+from clients.services import SECRET, Actor, NewSecret, client_create
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -31,6 +31,8 @@ class Replay:
 
 def _fingerprint(fields: dict[str, Any]) -> str:
     canonical = {**fields, "scopes": sorted(set(fields.get("scopes", ())))}
+    if canonical.get("credential") == SECRET:  # a secret client's fingerprint stays what it was before keys existed
+        del canonical["credential"]
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
 
 

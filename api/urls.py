@@ -23,6 +23,7 @@ router = SimpleRouter()
 router.register("clients", views.ClientViewSet, basename="api-client")
 router.register("scopes", views.ScopeViewSet, basename="api-scope")
 router.register("resource-servers", views.ResourceServerViewSet, basename="api-resource-server")
+router.register("trusts", views.TrustViewSet, basename="api-trust")
 router.register("audit-events", views.AuditEventViewSet, basename="api-audit-event")
 
 urlpatterns = [*router.urls, re_path(r"^(?P<path>[\s\S]*)$", not_found)]

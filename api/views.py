@@ -33,12 +33,14 @@ from api.serializers import (
     AuditEventSerializer,
     AuditFilterSerializer,
     ClientCreatedSerializer,
-    ClientCreateSerializer,
+    ClientCreateWithCredentialSerializer,
     ClientFilterSerializer,
     ClientPatchSerializer,
     ClientReplaceSerializer,
     ClientSerializer,
     ErrorSerializer,
+    KeysAddSerializer,
+    KeySerializer,
     PageSerializer,
     ResourceServerCreateSerializer,
     ResourceServerPatchSerializer,
@@ -49,11 +51,14 @@ from api.serializers import (
     ScopeSerializer,
     ScopeUpdateSerializer,
     SecretSerializer,
+    SwitchAuthSerializer,
     TokenRevokedSerializer,
     TokenSerializer,
     TokensRevokedSerializer,
+    TrustKeysSerializer,
+    TrustSerializer,
 )
-from clients import services
+from clients import jwks, services
 from clients.models import (
     AUDIT_READ,
     CLIENTS_READ,
@@ -64,6 +69,7 @@ from clients.models import (
     ClientSecret,
     ResourceServer,
     Scope,
+    Trust,
 )
 from tokens.addresses import client_address
 from tokens.models import AccessToken, Bearer
@@ -115,7 +121,7 @@ class ApiViewSet(GenericViewSet):
             bearer.client_id,
             client_address(self.request) or None,  # as the throttle and the access log name it
             scopes=bearer.scopes,
-            caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk),
+            caller=services.Caller(bearer.client_pk, bearer.generation, bearer.secret_pk, bearer.key_pk),
         )
 
     def bearer(self) -> Bearer:
@@ -188,11 +194,13 @@ class ClientViewSet(ApiViewSet):
     @extend_schema(
         summary="Register a client",
         description=(
-            "Returns the client and its first secret, shown this once. With an `Idempotency-Key` header, a retry "
+            "Returns the client and its first secret, shown this once; with `jwks`, `jwks_uri` or `trust` and "
+            "`subject` it authenticates without a secret (`client_secret` is null: docs/secretless.md). With an "
+            "`Idempotency-Key` header, a retry "
             "of the same request within 24 hours returns the same client (without the secret, with the header "
             "`Idempotent-Replayed: true`); the same key with a different request is refused with 422."
         ),
-        request=ClientCreateSerializer,
+        request=ClientCreateWithCredentialSerializer,
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
@@ -205,7 +213,7 @@ class ClientViewSet(ApiViewSet):
         responses={201: ClientCreatedSerializer, **errors(422)},
     )
     def create(self, request: Request) -> Response:
-        fields = _body(ClientCreateSerializer, request)
+        fields = _body(ClientCreateWithCredentialSerializer, request)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         created: services.NewSecret | api_services.Replay
         if key is None:
@@ -218,6 +226,7 @@ class ClientViewSet(ApiViewSet):
             )
         if isinstance(created, api_services.Replay):
             body = ClientCreatedSerializer(created.client).data
+            body.pop("client_secret", None)  # a replay never has it (the field is nullable for secretless clients)
             return Response(body, status=status.HTTP_201_CREATED, headers={REPLAYED_HEADER: "true"})
         body = ClientCreatedSerializer(created.client).data
         body["client_secret"] = created.plaintext
@@ -345,6 +354,59 @@ class ClientViewSet(ApiViewSet):
         except AccessToken.DoesNotExist:
             raise NotFound("this client has no such token") from None
         return Response({"id": int(token_id), "revoked": revoked})
+
+    @extend_schema(
+        summary="List a private_key_jwt client's keys (active and retired)",
+        methods=["GET"],
+        responses={200: KeySerializer(many=True), **errors(404)},
+    )
+    @extend_schema(
+        summary="Register more public keys (a JWKS) for a private_key_jwt client",
+        methods=["POST"],
+        request=KeysAddSerializer,
+        responses={201: KeySerializer(many=True), **errors(404)},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def keys(self, request: Request, client_id: str) -> Response:
+        client = self.get_object()
+        if request.method == "GET":
+            return Response(KeySerializer(client.keys.all(), many=True).data)
+        body = _body(KeysAddSerializer, request)
+        added = services.client_key_add(client=client, keys=body["jwks"], actor=self.actor())
+        return Response(KeySerializer(added, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Retire one key now",
+        description="Assertions it signs are refused and the tokens it minted end, on every instance.",
+        request=None,
+        parameters=[OpenApiParameter("kid", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={200: KeySerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"], url_path=r"keys/(?P<kid>[^/]{1,200})/retire")
+    def retire_key(self, request: Request, client_id: str, kid: str) -> Response:
+        client = self.get_object()
+        if not client.keys.filter(kid=kid, retired_at__isnull=True).exists():
+            raise NotFound("this client has no such active key")
+        key = services.client_key_retire(client=client, kid=kid, actor=self.actor())
+        return Response(KeySerializer(key).data)
+
+    @extend_schema(
+        summary="Change how a client authenticates",
+        description=(
+            "An audited change that ends every live token of the client and retires its old secrets or keys. "
+            "Switching to client_secret returns the new secret, shown this once."
+        ),
+        request=SwitchAuthSerializer,
+        responses={200: ClientCreatedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"], url_path="switch-auth")
+    def switch_auth(self, request: Request, client_id: str) -> Response:
+        client = self.get_object()
+        body = _body(SwitchAuthSerializer, request)
+        new = services.client_switch_auth(client=client, credential=body["credential"], actor=self.actor())
+        data = ClientCreatedSerializer(new.client).data
+        data["client_secret"] = new.plaintext
+        return Response(data, headers={"Cache-Control": "no-store"})
 
     @extend_schema(
         summary="Revoke all of a client's live tokens",
@@ -511,3 +573,70 @@ class AuditEventViewSet(ApiViewSet):
         if "until" in query:
             events = events.filter(at__lt=query["until"])
         return self.page(events, AuditEventSerializer)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List trusted issuers",
+        parameters=[PageSerializer],
+        responses={200: TrustSerializer(many=True), **errors()},
+    ),
+    retrieve=extend_schema(summary="Show a trust", responses={200: TrustSerializer, **errors(404)}),
+)
+class TrustViewSet(ApiViewSet):
+    """Trusted issuers for federated clients. Reading needs gatehouse:clients:read; registering one needs
+    gatehouse:admin (the service refuses others), since the issuer's key then acts as every bound client."""
+
+    queryset = Trust.objects.all()
+    serializer_class = TrustSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def list(self, request: Request) -> Response:
+        self.filters(PageSerializer)
+        return self.page(self.get_queryset(), TrustSerializer)
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(TrustSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Register a trusted issuer", request=TrustSerializer, responses={201: TrustSerializer, **errors()}
+    )
+    def create(self, request: Request) -> Response:
+        fields = _body(TrustSerializer, request)
+        fields["keys"] = fields.pop("jwks", None)
+        trust = services.trust_create(actor=self.actor(), **fields)
+        return Response(TrustSerializer(trust).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Disable a trust",
+        description="Its tokens are refused from now on and the live tokens of every client bound to it end.",
+        request=None,
+        responses={200: TokensRevokedSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, name: str) -> Response:
+        revoked = services.trust_set_active(trust=self.get_object(), active=False, actor=self.actor())
+        return Response({"tokens_revoked": revoked})
+
+    @extend_schema(summary="Enable a trust", request=None, responses={200: TokensRevokedSerializer, **errors(404)})
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, name: str) -> Response:
+        return Response(
+            {"tokens_revoked": services.trust_set_active(trust=self.get_object(), active=True, actor=self.actor())}
+        )
+
+    @extend_schema(
+        summary="Fetch a trust's keys now and show their ids",
+        description="The test button: fetches the issuer's JWKS (or discovery, then the JWKS) as Gatehouse would.",
+        request=None,
+        responses={200: TrustKeysSerializer, **errors(404)},
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, name: str) -> Response:
+        trust = self.get_object()
+        try:
+            keys = services.trust_keys(trust)
+        except jwks.JWKSError as error:
+            raise drf_serializers.ValidationError({"keys": [str(error)]}) from None
+        return Response({"name": trust.name, "kids": [k.kid for k in keys]})

@@ -2,7 +2,8 @@
 # Side-by-side load test of the token and introspection endpoints:
 #   floor        - the least a Django view can do (one INSERT / one indexed SELECT), peers/floor
 #   dot-vanilla  - django-oauth-toolkit 3.4.1 with its defaults, peers/dot_vanilla
-#   project      - this checkout, served by gunicorn config.wsgi
+#   project      - this checkout, served by gunicorn config.wsgi; its token endpoint twice: a client secret
+#                  ("token project") and private_key_jwt with ES256 assertions ("token-pkjwt project")
 # All three: gunicorn with the same worker count, Postgres on 127.0.0.1, wrk on loopback,
 # rounds alternating between servers so machine drift hits all alike. Prints medians and ratios.
 #
@@ -86,6 +87,9 @@ if [[ $have_project == 1 ]]; then
     proj_aud_rs=$("$py" manage.py client create bench-aud-rs --introspect --resource https://bench.example.com --json | python3 -c 'import sys,json;t=sys.stdin.read();d=json.loads(t[t.index("{"):]);print(d["client_id"]+":"+d["client_secret"])')
     proj_aud_tok=$(curl -s -u "$proj_aud_cred" -d grant_type=client_credentials -d resource=https://bench.example.com "$proj_token_url" | tok)
   fi
+  # private_key_jwt: an ES256 key pair, the public half registered; assertions are signed before each round
+  "$py" -c 'import json;from joserfc.jwk import ECKey;k=ECKey.generate_key("P-256",parameters={"kid":"bench"});open("'"$run"'/key.json","w").write(json.dumps(k.as_dict(private=True)));open("'"$run"'/jwks.json","w").write(json.dumps({"keys":[k.as_dict(private=False)]}))'
+  pkjwt_id=$("$py" manage.py client create bench-pkjwt --scope bench.read --jwks "$run/jwks.json" --json | python3 -c 'import sys,json;t=sys.stdin.read();print(json.loads(t[t.index("{"):])["client_id"])')
 fi
 
 # name|url|body|authorization
@@ -97,6 +101,7 @@ cases=(
 )
 if [[ $have_project == 1 ]]; then
   cases+=("token project|$proj_token_url|grant_type=client_credentials|Basic $(b64 "$proj_cred")"
+          "token-pkjwt project|$proj_token_url|@pkjwt|"
           "introspect project|$proj_intro_url|token=$proj_tok|Basic $(b64 "$proj_rs")")
   if [[ -n ${proj_aud_tok:-} ]]; then
     cases+=("token project-aud|$proj_token_url|grant_type=client_credentials&resource=https%3A%2F%2Fbench.example.com|Basic $(b64 "$proj_aud_cred")"
@@ -107,7 +112,12 @@ for r in $(seq "$rounds"); do
   for c in "${cases[@]}"; do
     IFS='|' read -r name url body auth <<<"$c"
     [[ -n $only && $name != *$only* ]] && continue
-    line=$(BODY="$body" AUTH="$auth" wrk -t1 -c"$conns" -d"${secs}s" -s "$here/post.lua" "$url" | grep '^RESULT' || echo "RESULT rps=0 p50_ms=0 p99_ms=0 non2xx_or_errors=-1")
+    script=$here/post.lua
+    if [[ $body == @pkjwt ]]; then
+      script=$here/pkjwt.lua
+      "$py" "$here/assertions.py" "$run/key.json" "$pkjwt_id" "$url" $((secs * 5000)) "$run/bodies"
+    fi
+    line=$(BODIES="$run/bodies" BODY="$body" AUTH="$auth" wrk -t1 -c"$conns" -d"${secs}s" -s "$script" "$url" | grep '^RESULT' || echo "RESULT rps=0 p50_ms=0 p99_ms=0 non2xx_or_errors=-1")
     echo "$name $line" >>"$run/results"
   done
 done
@@ -129,4 +139,7 @@ for ep in ("token", "introspect"):
         p, f, d = med.get((ep, project)), med.get((ep, "floor")), med.get((ep, "dot-vanilla"))
         if p is not None and f and d:
             print(f"RATIO {ep}: {project}/floor={p / f:.2f} {project}/dot-vanilla={p / d:.1f}")
+k, p, f = med.get(("token-pkjwt", "project")), med.get(("token", "project")), med.get(("token", "floor"))
+if k is not None and p and f:
+    print(f"RATIO token-pkjwt: project/floor={k / f:.2f} pkjwt/secret={k / p:.2f}")
 PY

@@ -205,7 +205,8 @@ class Authentication:
 
     client_pk: int | None
     can_introspect: bool = False
-    failure: str = ""  # unknown_client, wrong_secret, expired_secret, disabled_client, malformed_secret
+    # unknown_client, wrong_secret, expired_secret, disabled_client, malformed_secret, wrong_auth_method
+    failure: str = ""
 
     @property
     def ok(self) -> bool:
@@ -214,7 +215,7 @@ class Authentication:
 
 # One statement whatever the outcome, so an unknown client id costs the same as a wrong secret.
 _AUTHENTICATE_SQL = """
-SELECT c.id, c.is_active, c.can_introspect, s.id, s.valid_until
+SELECT c.id, c.is_active, c.can_introspect, s.id, s.valid_until, c.auth_method
 FROM clients_client c
 LEFT JOIN clients_clientsecret s ON s.client_id = c.id AND s.digest = %s
 WHERE c.client_id = %s
@@ -248,7 +249,9 @@ class ClientManager(models.Manager["Client"]):
             row = cursor.fetchone()
         if row is None:
             return Authentication(None, failure="unknown_client")
-        pk, is_active, can_introspect, secret_pk, valid_until = row
+        pk, is_active, can_introspect, secret_pk, valid_until, auth_method = row
+        if auth_method != Client.AuthMethod.SECRET:
+            return Authentication(None, failure="wrong_auth_method")
         if secret_pk is None:
             return Authentication(None, failure="wrong_secret")
         if not secret_valid_at(_as_datetime(valid_until), now):
@@ -268,7 +271,54 @@ def _as_datetime(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class Trust(models.Model):
+    """An external issuer whose JWTs authenticate bound clients (federated workload identity, RFC 7523 section 2.2).
+
+    Its keys come from an inline JWKS, a `jwks_uri`, or the issuer's OIDC discovery document (exactly one).
+    """
+
+    name = models.CharField(max_length=100, unique=True, validators=[RegexValidator(r"^[a-z0-9][a-z0-9._-]{0,99}$")])
+    issuer = models.CharField(max_length=500, unique=True, help_text="The `iss` its tokens carry, exactly.")
+    jwks = models.JSONField(null=True, blank=True, help_text="Public keys as a JWKS, when pasted inline.")
+    jwks_uri = models.CharField("JWKS URI", max_length=500, blank=True)
+    discover = models.BooleanField(default=False, help_text="Find the jwks_uri in the issuer's OIDC discovery.")
+    audience = models.CharField(max_length=500, help_text="The `aud` its tokens must carry for Gatehouse.")
+    algorithms = models.JSONField(default=list, help_text="Signing algorithms accepted from this issuer.")
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(jwks__isnull=False, jwks_uri="", discover=False)
+                    | Q(jwks__isnull=True, discover=False) & ~Q(jwks_uri="")
+                    | Q(jwks__isnull=True, jwks_uri="", discover=True)
+                ),
+                name="trust_one_key_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key_source(self) -> str:
+        if self.jwks is not None:
+            return "jwks"
+        return "discovery" if self.discover else "jwks_uri"
+
+
 class Client(models.Model):
+    class AuthMethod(models.TextChoices):
+        """How a client authenticates; one way at a time, switching is an audited change (clients.services)."""
+
+        SECRET = "client_secret", "client secret"
+        PRIVATE_KEY_JWT = "private_key_jwt", "private_key_jwt (its own key pair)"
+        FEDERATED = "federated", "federated (a trusted issuer's token)"
+
     client_id = models.CharField(
         "client ID", max_length=64, unique=True, editable=False, default=credentials.new_client_id
     )
@@ -297,6 +347,16 @@ class Client(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_TOKEN_TTL)],
     )
     is_active = models.BooleanField("active", default=True)
+    auth_method = models.CharField(
+        "authentication", max_length=20, choices=AuthMethod.choices, default=AuthMethod.SECRET
+    )
+    jwks_uri = models.CharField(
+        "JWKS URI", max_length=500, blank=True, help_text="private_key_jwt: where its public keys are published."
+    )
+    trust = models.ForeignKey(
+        Trust, on_delete=models.PROTECT, null=True, blank=True, related_name="clients", help_text="federated only"
+    )
+    subject = models.CharField(max_length=500, blank=True, help_text="federated: the `sub` its trust's tokens carry.")
     generation = models.BigIntegerField(
         default=0,
         db_default=0,
@@ -319,6 +379,23 @@ class Client(models.Model):
             # Only an introspecting client speaks for a resource server.
             models.CheckConstraint(
                 condition=Q(can_introspect=True) | Q(resource_server__isnull=True), name="client_resource_introspects"
+            ),
+            # A (trust, subject) identifies one workload: two clients bound to it would let it pick its authority.
+            models.UniqueConstraint(
+                fields=["trust", "subject"],
+                condition=Q(trust__isnull=False),
+                name="one_client_per_trust_subject",
+                violation_error_message="This subject of this trust is already bound to another client.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(auth_method="federated", trust__isnull=False, jwks_uri="") & ~Q(subject="")
+                    | ~Q(auth_method="federated") & Q(trust__isnull=True, subject="")
+                ),
+                name="client_federated_binding",
+            ),
+            models.CheckConstraint(
+                condition=Q(auth_method="private_key_jwt") | Q(jwks_uri=""), name="client_jwks_uri_for_keys_only"
             ),
         ]
         permissions = [
@@ -396,6 +473,47 @@ class ClientSecret(models.Model):
 
     def is_valid(self, now: datetime | None = None) -> bool:
         return self.state(now) in (self.State.ACTIVE, self.State.IN_GRACE)
+
+
+class ClientKey(models.Model):
+    """One public key a private_key_jwt client has registered: its history is kept like a secret's.
+
+    Several may be active at once (rotation: add the new key, move the workload, retire the old one). Retiring a
+    key ends the tokens it minted (tokens.models.LIVE_TOKEN_SQL) and assertions signed by it are refused.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="keys")
+    kid = models.CharField("key ID", max_length=200)
+    kty = models.CharField("key type", max_length=8)
+    alg = models.CharField("algorithm", max_length=10, blank=True)
+    jwk = models.JSONField(help_text="The public key, as a JWK (never a private one: clients.jwks refuses those).")
+    thumbprint = models.CharField(max_length=64, help_text="RFC 7638 SHA-256 thumbprint, base64url.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=200, blank=True, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.CharField(max_length=200, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "kid"], condition=Q(retired_at__isnull=True), name="one_active_key_per_kid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.kid
+
+    @property
+    def state(self) -> str:
+        return "retired" if self.retired_at is not None else "active"
+
+    def last_used(self) -> datetime | None:
+        """When a token was last issued with this key (tokens purged since are remembered in last_used_at)."""
+        newest = self.tokens.aggregate(newest=models.Max("issued_at"))["newest"]
+        seen = datetime.fromtimestamp(newest, tz=UTC) if newest is not None else None
+        return max((t for t in (seen, self.last_used_at) if t is not None), default=None)
 
 
 class AuditEvent(models.Model):

@@ -19,16 +19,18 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from clients import credentials, signals
+from clients import credentials, jwks, signals
 from clients.models import (
     ADMIN_SCOPE,
     RESERVED_SCOPE_PREFIX,
     RESOURCE_SERVERS_WRITE,
     AuditEvent,
     Client,
+    ClientKey,
     ClientSecret,
     ResourceServer,
     Scope,
+    Trust,
     end_by,
     is_reserved_scope,
     validate_grace,
@@ -46,7 +48,8 @@ class Caller:
 
     client_pk: int
     generation: int
-    secret_pk: int
+    secret_pk: int | None
+    key_pk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -246,17 +249,25 @@ def _check_caller(caller: Caller, own: Client | None) -> None:
     """
     if own is None or not own.is_active or own.generation != caller.generation:
         raise CallerRevoked()
-    if not ClientSecret.objects.filter(pk=caller.secret_pk, retired_at__isnull=True).exists():
+    if (
+        caller.secret_pk is not None
+        and not ClientSecret.objects.filter(pk=caller.secret_pk, retired_at__isnull=True).exists()
+    ):
+        raise CallerRevoked()
+    if caller.key_pk is not None and not ClientKey.objects.filter(pk=caller.key_pk, retired_at__isnull=True).exists():
         raise CallerRevoked()
 
 
 @dataclass(frozen=True)
 class NewSecret:
-    """A secret just made: the only moment its plaintext exists outside the client that receives it."""
+    """A secret just made: the only moment its plaintext exists outside the client that receives it.
+
+    A client that authenticates without a secret (private_key_jwt, federated) gets none: both are then None.
+    """
 
     client: Client
-    secret: ClientSecret
-    plaintext: str
+    secret: ClientSecret | None
+    plaintext: str | None
     previous_secret_expires_at: datetime | None = None
     tokens_revoked: int = 0
 
@@ -530,6 +541,45 @@ def resource_server_retire(*, resource_server: ResourceServer, actor: Actor) -> 
     return resource_server
 
 
+@dataclass(frozen=True)
+class Credential:
+    """How a new client will authenticate: a secret (the default), its own keys (private_key_jwt: an inline JWKS
+    or a jwks_uri) or a trusted issuer's tokens for one subject (federated)."""
+
+    keys: list[jwks.PublicKey] | None = None
+    jwks_uri: str = ""
+    trust: Trust | None = None
+    subject: str = ""
+
+    @property
+    def auth_method(self) -> str:
+        if self.trust is not None:
+            return Client.AuthMethod.FEDERATED
+        if self.keys is not None or self.jwks_uri:
+            return Client.AuthMethod.PRIVATE_KEY_JWT
+        return Client.AuthMethod.SECRET
+
+    def check(self) -> None:
+        ways = [self.keys is not None, bool(self.jwks_uri), self.trust is not None]
+        if sum(ways) > 1:
+            raise ValidationError(
+                "a client authenticates one way: a secret, keys (a JWKS or a jwks_uri) or a trust and subject",
+                code="one_auth_method",
+            )
+        if (self.trust is None) != (not self.subject):
+            raise ValidationError("a trust and a subject go together", code="trust_needs_subject")
+        if self.jwks_uri:
+            try:
+                jwks.check_url(self.jwks_uri)
+            except jwks.JWKSError as error:
+                raise ValidationError(f"jwks_uri: {error}", code="bad_jwks_uri") from None
+        if len(self.subject) > 500:
+            raise ValidationError("the subject is longer than 500 characters", code="subject_too_long")
+
+
+SECRET = Credential()
+
+
 def client_create(
     *,
     name: str,
@@ -541,12 +591,15 @@ def client_create(
     can_introspect: bool = False,
     token_ttl: int | None = None,
     resource_server: ResourceServer | None = None,
+    credential: Credential = SECRET,
 ) -> NewSecret:
-    """Register a client with a first secret; the returned plaintext is shown once and never stored.
+    """Register a client with a first secret (the returned plaintext is shown once and never stored), or with
+    the keys or trust binding of `credential`, which issue no secret.
 
     An introspecting client speaks for `resource_server`, or for none (a global introspector).
     """
     scopes = list(scopes)
+    credential.check()
     if resource_server is not None and not can_introspect:
         raise ValidationError(
             {"resource": ["only a client that may introspect speaks for a resource server"]}, code="not_introspector"
@@ -559,25 +612,25 @@ def client_create(
         can_introspect=can_introspect,
         resource_server=resource_server,
         created_by=actor.name,
+        auth_method=credential.auth_method,
+        jwks_uri=credential.jwks_uri,
+        trust=credential.trust,
+        subject=credential.subject,
     )
     if token_ttl is not None:
         client.token_ttl = token_ttl
     client.full_clean()
     now = timezone.now()
-    with transaction.atomic():
-        _lock_caller(actor)
-        authorize(actor, scopes=scopes, can_introspect=can_introspect, introspects_for=resource_server)
-        _lock_resource_server(resource_server, "register clients that introspect for it")
-        granted = _lock_scopes(scopes)
-        client.created_at = now
-        client.save()
-        client.scopes.set(granted)
-        secret, plaintext = _new_secret(client=client, actor=actor, now=now)
-        _audit(
-            actor=actor,
-            action="client.create",
-            client=client,
-            changes={
+    try:
+        with transaction.atomic():
+            _lock_caller(actor)
+            authorize(actor, scopes=scopes, can_introspect=can_introspect, introspects_for=resource_server)
+            _lock_resource_server(resource_server, "register clients that introspect for it")
+            granted = _lock_scopes(scopes)
+            client.created_at = now
+            client.save()
+            client.scopes.set(granted)
+            changes: dict[str, Any] = {
                 "name": [None, client.name],
                 "description": [None, client.description],
                 "owner": [None, client.owner],
@@ -586,10 +639,219 @@ def client_create(
                 "can_introspect": [None, client.can_introspect],
                 "resource": [None, _identifier(resource_server)],
                 "token_ttl": [None, client.token_ttl],
-                "secret": [None, secret.hint],
+                "auth_method": [None, client.auth_method],
+            }
+            secret = plaintext = None
+            changes.update(_set_up_credential(client, credential, actor=actor, now=now))
+            if credential.auth_method == Client.AuthMethod.SECRET:
+                secret, plaintext = _new_secret(client=client, actor=actor, now=now)
+                changes["secret"] = [None, secret.hint]
+            _audit(actor=actor, action="client.create", client=client, changes=changes)
+    except IntegrityError as error:
+        raise _binding_taken(error, credential) from None
+    return NewSecret(client=client, secret=secret, plaintext=plaintext)
+
+
+def _binding_taken(error: IntegrityError, credential: Credential) -> Exception:
+    """A concurrent bind of the same (trust, subject) committed first; anything else is re-raised."""
+    message = str(error)
+    if credential.trust is not None and ("one_client_per_trust_subject" in message or "trust_id" in message):
+        return ValidationError(
+            f"subject {credential.subject!r} of trust {credential.trust} is already bound to another client",
+            code="subject_taken",
+        )
+    return error
+
+
+def _set_up_credential(client: Client, credential: Credential, *, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Store the keys of a new credential; the audit changes it makes."""
+    changes: dict[str, Any] = {}
+    if credential.keys is not None:
+        changes["keys_added"] = [None, _add_keys(client, credential.keys, actor=actor, now=now)]
+    if credential.jwks_uri:
+        changes["jwks_uri"] = [None, credential.jwks_uri]
+    if credential.trust is not None:
+        changes["trust"] = [None, credential.trust.name]
+        changes["subject"] = [None, credential.subject]
+    return changes
+
+
+def _add_keys(client: Client, keys: list[jwks.PublicKey], *, actor: Actor, now: datetime) -> list[str]:
+    taken = set(client.keys.filter(retired_at__isnull=True).values_list("kid", flat=True))
+    clash = sorted(taken & {k.kid for k in keys})
+    if clash:
+        raise ValidationError(f"the client already has an active key with kid {', '.join(clash)}", code="kid_taken")
+    ClientKey.objects.bulk_create(
+        ClientKey(
+            client=client,
+            kid=k.kid,
+            kty=k.kty,
+            alg=k.alg,
+            jwk=k.jwk,
+            thumbprint=k.thumbprint,
+            created_at=now,
+            created_by=actor.name,
+        )
+        for k in keys
+    )
+    return [k.kid for k in keys]
+
+
+def client_key_add(*, client: Client, keys: list[jwks.PublicKey], actor: Actor) -> list[ClientKey]:
+    """Register more public keys for a private_key_jwt client (rotation: several may be active at once)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            client = _lock_client(actor, client.pk)
+            authorize(actor, client=client)
+            if client.auth_method != Client.AuthMethod.PRIVATE_KEY_JWT or client.jwks_uri:
+                raise ValidationError(
+                    "keys are added to a private_key_jwt client with registered keys (not a jwks_uri)",
+                    code="not_a_key_client",
+                )
+            kids = _add_keys(client, keys, actor=actor, now=now)
+            _audit(actor=actor, action="key.add", client=client, changes={"keys_added": [None, kids]})
+    except IntegrityError:  # a concurrent add of the same kid committed first
+        raise ValidationError("the client already has an active key with that kid", code="kid_taken") from None
+    return list(client.keys.filter(kid__in=kids, retired_at__isnull=True))
+
+
+def client_key_retire(*, client: Client, kid: str, actor: Actor) -> ClientKey:
+    """Retire a key now (rotation, or a leaked private key): assertions it signs are refused and the tokens it
+    minted end, including any being issued at this moment (their key's retired_at ends them at read time)."""
+    now = timezone.now()
+    with transaction.atomic():
+        client = _lock_client(actor, client.pk)
+        authorize(actor, client=client)
+        key = client.keys.filter(kid=kid, retired_at__isnull=True).first()
+        if key is None:
+            raise ValidationError(f"client {client.client_id} has no active key {kid!r}", code="unknown_key")
+        revoked = signals.tokens_ended(signals.key_retired.send(sender=ClientKey, key=key, now=now))
+        key.retired_at = now
+        key.retired_by = actor.name
+        key.save(update_fields=["retired_at", "retired_by"])
+        _audit(
+            actor=actor,
+            action="key.retire",
+            client=client,
+            changes={"kid": [kid, None], "tokens_revoked": [None, revoked]},
+        )
+    return key
+
+
+def client_switch_auth(*, client: Client, credential: Credential, actor: Actor) -> NewSecret:
+    """Change how a client authenticates (an audited change). Every live token ends, as do the old credentials
+    (its secrets or keys): whoever held them must not keep the client's authority. Switching to a secret
+    returns the new secret's plaintext, once."""
+    credential.check()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            client = _lock_client(actor, client.pk)
+            authorize(actor, client=client)
+            before = client.auth_method
+            changes: dict[str, Any] = {"auth_method": [before, credential.auth_method]}
+            changes["tokens_revoked"] = [None, _end_client_tokens(client, now, signals.client_tokens_revoked)]
+            ended = _end_credentials(client, actor=actor, now=now)
+            if ended:
+                changes["credentials_retired"] = [ended, None]
+            if client.trust is not None:
+                changes["trust"] = [client.trust.name, None]
+                changes["subject"] = [client.subject, None]
+            if client.jwks_uri:
+                changes["jwks_uri"] = [client.jwks_uri, None]
+            client.auth_method = credential.auth_method
+            client.jwks_uri = credential.jwks_uri
+            client.trust = credential.trust
+            client.subject = credential.subject
+            client.save(update_fields=["auth_method", "jwks_uri", "trust", "subject", "updated_at"])
+            changes.update(_set_up_credential(client, credential, actor=actor, now=now))
+            secret = plaintext = None
+            if credential.auth_method == Client.AuthMethod.SECRET:
+                secret, plaintext = _new_secret(client=client, actor=actor, now=now)
+                changes["secret"] = [None, secret.hint]
+            _audit(actor=actor, action="client.switch_auth", client=client, changes=changes)
+    except IntegrityError as error:
+        raise _binding_taken(error, credential) from None
+    return NewSecret(client=client, secret=secret, plaintext=plaintext)
+
+
+def _end_credentials(client: Client, *, actor: Actor, now: datetime) -> list[str]:
+    """Retire every valid secret and active key of the client; their hints and kids."""
+    ended = []
+    for secret in client.valid_secrets(now).filter(retired_at__isnull=True):
+        secret.valid_until = now
+        secret.retired_at = now
+        secret.retired_by = actor.name
+        secret.save(update_fields=["valid_until", "retired_at", "retired_by"])
+        ended.append(secret.hint)
+    keys = client.keys.filter(retired_at__isnull=True)
+    ended += list(keys.values_list("kid", flat=True))
+    keys.update(retired_at=now, retired_by=actor.name)
+    return ended
+
+
+def trust_create(
+    *,
+    name: str,
+    issuer: str,
+    audience: str,
+    actor: Actor,
+    keys: list[jwks.PublicKey] | None = None,
+    jwks_uri: str = "",
+    discover: bool = False,
+    algorithms: Iterable[str] = ("RS256", "ES256"),
+) -> Trust:
+    """Register an external issuer whose tokens may authenticate the clients bound to it.
+
+    A trust lets whoever controls the issuer's keys act as every bound client, so only unlimited actors (the
+    command line, staff who may grant privileged access, gatehouse:admin tokens) register one.
+    """
+    if not actor.unlimited:
+        raise ScopeNotHeld([ADMIN_SCOPE], "registering a trust", actor)
+    if sum([keys is not None, bool(jwks_uri), discover]) != 1:
+        raise ValidationError("a trust takes its keys from one of: a JWKS, a jwks_uri, discovery", code="key_source")
+    algorithms = sorted(set(algorithms))
+    unknown = sorted(set(algorithms) - set(jwks.ALGORITHMS))
+    if unknown or not algorithms:
+        raise ValidationError(
+            f"algorithms must be some of {', '.join(jwks.ALGORITHMS)}; refused: {', '.join(unknown) or 'none given'}",
+            code="bad_algorithms",
+        )
+    for url, what in ((jwks_uri, "jwks_uri"), (issuer if discover else "", "issuer")):
+        if url:
+            try:
+                jwks.check_url(url)
+            except jwks.JWKSError as error:
+                raise ValidationError(f"{what}: {error}", code="bad_url") from None
+    if not issuer.startswith(("https://", "http://")) or len(issuer) > 500:
+        raise ValidationError("the issuer is an https:// URL of at most 500 characters", code="bad_issuer")
+    trust = Trust(
+        name=name,
+        issuer=issuer,
+        audience=audience,
+        jwks={"keys": [k.jwk for k in keys]} if keys is not None else None,
+        jwks_uri=jwks_uri,
+        discover=discover,
+        algorithms=algorithms,
+        created_by=actor.name,
+    )
+    trust.full_clean()
+    with transaction.atomic():
+        _lock_caller(actor)
+        trust.save()
+        _audit(
+            actor=actor,
+            action="trust.create",
+            target=f"trust {name}",
+            changes={
+                "issuer": [None, issuer],
+                "audience": [None, audience],
+                "keys": [None, trust.key_source],
+                "algorithms": [None, algorithms],
             },
         )
-    return NewSecret(client=client, secret=secret, plaintext=plaintext)
+    return trust
 
 
 _UPDATABLE = ("name", "description", "owner", "contact", "can_introspect", "token_ttl", "resource_server")
@@ -711,6 +973,11 @@ def client_rotate_secret(*, client: Client, grace: timedelta, actor: Actor, revo
         # The client row lock serialises concurrent rotations of the same client.
         client = _lock_client(actor, client.pk)
         authorize(actor, client=client)
+        if client.auth_method != Client.AuthMethod.SECRET:
+            raise ValidationError(
+                f"client {client.client_id} authenticates by {client.auth_method}, not a secret: switch it first",
+                code="not_a_secret_client",
+            )
         current = list(client.valid_secrets(now))
         closed = {}
         for secret in current:
@@ -797,3 +1064,40 @@ def client_flag_auth_failures(*, client_id: str, failures: int, address_groups: 
 
 
 AUTH_FAILURES_ACTION = "client.auth_failures"
+
+
+def trust_keys(trust: Trust) -> list[jwks.PublicKey]:
+    """A trust's keys as Gatehouse would use them now: fetched afresh (the portal's and CLI's test button)."""
+    if trust.jwks is not None:
+        return jwks.parse_jwks(trust.jwks)
+    url = jwks.discover_jwks_uri(trust.issuer) if trust.discover else trust.jwks_uri
+    return jwks.fetch_jwks(url)
+
+
+def trust_set_active(*, trust: Trust, active: bool, actor: Actor) -> int:
+    """Disable (a compromised or retired issuer) or enable a trust; returns how many live tokens ended.
+
+    Disabling refuses the issuer's tokens at once and ends every live token of the clients bound to it (their
+    generation is raised, so a token being issued right now dies too); enabling revives none.
+    """
+    if not actor.unlimited:
+        raise ScopeNotHeld([ADMIN_SCOPE], "disabling or enabling a trust", actor)
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_caller(actor)
+        trust = Trust.objects.select_for_update().get(pk=trust.pk)
+        if trust.is_active == active:
+            return 0
+        revoked = 0
+        if not active:
+            for client in Client.objects.select_for_update().filter(trust=trust).order_by("pk"):
+                revoked += _end_client_tokens(client, now, signals.client_tokens_revoked)
+        trust.is_active = active
+        trust.save(update_fields=["is_active"])
+        _audit(
+            actor=actor,
+            action="trust.enable" if active else "trust.disable",
+            target=f"trust {trust.name}",
+            changes={"is_active": [not active, active], "tokens_revoked": [None, revoked]},
+        )
+    return revoked

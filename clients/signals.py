@@ -14,9 +14,11 @@ change. A receiver returns how many tokens it ended; the service records the sum
     scope_moved(sender=Client, client, scope, now)             `scope` (a name), held by the client, moved to
                                                                another resource server (or to or from global):
                                                                every live token of the client ends
+    key_retired(sender=ClientKey, key, now)                    one private_key_jwt key ended now, and the tokens
+                                                               it minted
 
-After any but secret_retired the service raises the client's generation as well, which also ends a token whose
-INSERT is racing the change.
+After any but secret_retired and key_retired the service raises the client's generation as well, which also ends a
+token whose INSERT is racing the change.
 """
 
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ scopes_removed = Signal()
 client_tokens_revoked = Signal()
 secret_retired = Signal()
 scope_moved = Signal()
+key_retired = Signal()
 
 
 def tokens_ended(responses: Sequence[tuple[Any, Any]]) -> int:

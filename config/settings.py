@@ -216,6 +216,20 @@ GATEHOUSE_MAX_GRACE_SECONDS = env_int(
     minimum=0,
     maximum=limits.MAX_GRACE_SECONDS_CEILING,
 )
+
+# Public keys fetched from a client's jwks_uri or a trust's issuer (clients/jwks.py): HTTPS from public addresses
+# only, no redirects, at most this many bytes and seconds, cached per process. GATEHOUSE_JWKS_ALLOW_LOOPBACK lets
+# plain http://127.0.0.1 through, for the test suite's local issuer only: refused with debug off.
+GATEHOUSE_JWKS_MAX_BYTES = env_int("GATEHOUSE_JWKS_MAX_BYTES", 65536, minimum=1024, maximum=1048576)
+GATEHOUSE_JWKS_TIMEOUT = env_int("GATEHOUSE_JWKS_TIMEOUT", 5, minimum=1, maximum=30)
+GATEHOUSE_JWKS_CACHE_SECONDS = env_int("GATEHOUSE_JWKS_CACHE_SECONDS", 300, minimum=0, maximum=86400)
+GATEHOUSE_JWKS_MIN_REFRESH_SECONDS = env_int("GATEHOUSE_JWKS_MIN_REFRESH_SECONDS", 30, minimum=0, maximum=3600)
+GATEHOUSE_JWKS_ALLOW_LOOPBACK = env_bool("GATEHOUSE_JWKS_ALLOW_LOOPBACK", False)
+if GATEHOUSE_JWKS_ALLOW_LOOPBACK and not DEBUG:
+    raise ImproperlyConfigured("GATEHOUSE_JWKS_ALLOW_LOOPBACK is for tests only and refused when DJANGO_DEBUG=0")
+# Client assertions (RFC 7523): how far ahead `exp` may be for private_key_jwt, and the clock skew allowed.
+GATEHOUSE_ASSERTION_MAX_LIFETIME = env_int("GATEHOUSE_ASSERTION_MAX_LIFETIME", 300, minimum=30, maximum=3600)
+GATEHOUSE_ASSERTION_LEEWAY = env_int("GATEHOUSE_ASSERTION_LEEWAY", 30, minimum=0, maximum=300)
 GATEHOUSE_ADMIN_PATH = env_str("GATEHOUSE_ADMIN_PATH", "admin/").strip("/") + "/"
 if GATEHOUSE_ADMIN_PATH == "/":
     raise ImproperlyConfigured("GATEHOUSE_ADMIN_PATH must not be empty")

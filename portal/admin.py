@@ -25,12 +25,24 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from clients import services
-from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope, end_by, is_reserved_scope
+from clients import jwks, services
+from clients.models import (
+    AuditEvent,
+    Client,
+    ClientKey,
+    ClientSecret,
+    ResourceServer,
+    Scope,
+    Trust,
+    end_by,
+    is_reserved_scope,
+)
 from portal.forms import (
     ClientRegisterForm,
+    KeysAddForm,
     OnceGuard,
     RotateForm,
+    TrustForm,
     group_scope_choices,
     introspects_for_field,
     scope_groups,
@@ -274,6 +286,12 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                 wrap(self.revoke_token_view),
                 name="clients_client_revoke_token",
             ),
+            path("<path:object_id>/keys/add/", wrap(self.keys_add_view), name="clients_client_keys_add"),
+            path(
+                "<path:object_id>/keys/<int:key_id>/retire/",
+                wrap(self.key_retire_view),
+                name="clients_client_key_retire",
+            ),
             path("<path:object_id>/<str:action>/confirm/", wrap(self.confirm_view), name="clients_client_confirm"),
             *super().get_urls(),
         ]
@@ -343,8 +361,11 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
         used = [when for when in (row["last_used"] for row in rows) if isinstance(when, datetime)]
         tokens = list(usage.live_tokens(client, now)[:LIVE_TOKENS_SHOWN])
         days = usage.daily_issuance(client, now)
+        key_rows = [{"key": k, "last_used": k.last_used()} for k in client.keys.all()]
+        used += [row["last_used"] for row in key_rows if isinstance(row["last_used"], datetime)]
         return {
             "secret_rows": rows,
+            "key_rows": key_rows,
             "grants": scope_groups(client.scopes.select_related("resource_server")),
             "live_tokens": self._live_tokens(client, now),
             "live_token_rows": tokens,
@@ -419,7 +440,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
             title,
             client=new.client,
             plaintext=new.plaintext,
-            hint=new.secret.hint,
+            hint=new.secret.hint if new.secret else "",
             curl=curl,
             previous_end=new.previous_secret_expires_at,
             change_url=self._change_url(new.client),
@@ -453,6 +474,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                         can_introspect=data["can_introspect"],
                         resource_server=data["resource_server"],
                         token_ttl=data["token_ttl"],
+                        credential=form.credential(),
                         actor=staff_actor(request),
                     )
                 except services.ScopeNotHeld as refused:
@@ -463,6 +485,14 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                 else:
                     guard.spend(nonce, new.client)
                     self._warn_duplicate_name(request, new.client)
+                    if new.plaintext is None:
+                        self.message_user(
+                            request,
+                            f"{new.client.name} is registered as {new.client.client_id}; it authenticates by "
+                            f"{new.client.auth_method}, with no secret.",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(self._change_url(new.client))
                     return self._secret_once(request, new, "Client registered")
         return self._page(request, "register.html", "Register a client", form=form, once=guard.issue())
 
@@ -563,6 +593,59 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
             return HttpResponseRedirect(self._change_url(client))
         return self._page(request, "revoke_token_confirm.html", "Revoke token", client=client, token=token)
 
+    def keys_add_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Paste more public keys for a private_key_jwt client (rotation: add, move the workload, retire)."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        if prompt := sudo_prompt(request):
+            return prompt
+        form = KeysAddForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                added = services.client_key_add(
+                    client=client, keys=form.cleaned_data["jwks"], actor=staff_actor(request)
+                )
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                kids = ", ".join(k.kid for k in added)
+                self.message_user(request, f"Key(s) {kids} added to {client.name}.", messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(client))
+        return self._page(request, "keys_add.html", "Add keys", client=client, form=form)
+
+    def key_retire_view(self, request: HttpRequest, object_id: str, key_id: int) -> HttpResponse:
+        """Retire one key now (e.g. a leaked private key): its assertions are refused and its tokens end."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        key = get_object_or_404(ClientKey, pk=key_id, client=client, retired_at__isnull=True)
+        if prompt := sudo_prompt(request):
+            return prompt
+        if request.method == "POST":
+            try:
+                services.client_key_retire(client=client, kid=key.kid, actor=staff_actor(request))
+            except services.ScopeNotHeld as refusal:
+                return self._refusal(request, client, refusal)
+            self.message_user(
+                request,
+                f"Key {key.kid} is retired: assertions it signs are refused, and the tokens it issued are revoked.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(self._change_url(client))
+        now = timezone.now()
+        others = client.keys.filter(retired_at__isnull=True).exclude(pk=key.pk).count()
+        live = AccessToken.objects.live(now).filter(key=key).count()
+        return self._page(
+            request, "key_retire_confirm.html", "Retire key", client=client, key=key, others=others, live_tokens=live
+        )
+
     def confirm_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """Disable, enable or revoke all live tokens, after a page that states the consequence."""
         step = _CLIENT_ACTIONS.get(action)
@@ -596,7 +679,129 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     @staticmethod
     def _live_tokens(client: Client, now: datetime) -> int:
-        return AccessToken.objects.live(now).filter(secret__client=client).count()
+        return AccessToken.objects.live(now).filter(client=client).count()
+
+
+_TRUST_FIELDS = ("name", "issuer", "audience", "key_source", "jwks_uri", "algorithms", "is_active", "created_at",
+                 "created_by", "bound_clients")  # fmt: skip
+
+
+@admin.register(Trust)
+class TrustAdmin(TitledListMixin, admin.ModelAdmin):
+    """Trusted issuers (federated workload identity): registered through trust_create, tested from here."""
+
+    list_title = "Trusted issuers"
+    list_display = ["name", "issuer", "audience", "key_source", "client_count", "is_active"]
+    fields = _TRUST_FIELDS
+    readonly_fields = _TRUST_FIELDS
+    actions = None
+    change_form_template = "admin/clients/trust/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(client_total=Count("clients"))
+
+    @admin.display(description="clients", ordering="client_total")
+    def client_count(self, obj: Trust) -> int:
+        return getattr(obj, "client_total", 0)
+
+    @admin.display(description="keys")
+    def key_source(self, obj: Trust) -> str:
+        return obj.key_source
+
+    @admin.display(description="bound clients")
+    def bound_clients(self, obj: Trust) -> str:
+        rows = obj.clients.order_by("subject")
+        return format_html_join(", ", "{} ({})", ((c.subject, c.name) for c in rows)) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A trust makes its issuer every bound client: the same permission as granting privileged access.
+        return request.user.has_perm("clients.grant_privileged_access")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list:
+        return [
+            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view), name="clients_trust_test"),
+            *(
+                path(
+                    f"<path:object_id>/{action}/",
+                    self.admin_site.admin_view(self.toggle_view),
+                    {"action": action},
+                    name=f"clients_trust_{action}",
+                )
+                for action in ("disable", "enable")
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if prompt := sudo_prompt(request):
+            return prompt
+        form = TrustForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                trust = services.trust_create(
+                    name=data["name"],
+                    issuer=data["issuer"],
+                    audience=data["audience"],
+                    keys=data["jwks"] if data["source"] == "jwks" else None,
+                    jwks_uri=data["jwks_uri"] if data["source"] == "jwks_uri" else "",
+                    discover=data["source"] == "discover",
+                    algorithms=data["algorithms"],
+                    actor=staff_actor(request),
+                )
+            except (ValidationError, services.ScopeNotHeld) as refused:
+                form.add_error(None, getattr(refused, "messages", None) or str(refused))
+            else:
+                self.message_user(request, f"Trust {trust.name} registered.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Register a trust",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/clients/trust/add.html", context)
+
+    def toggle_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """Disable a trust (its clients' live tokens end) or enable it again; POST only, privileged staff."""
+        if action not in ("disable", "enable"):
+            raise Http404("no such action")
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        trust = get_object_or_404(Trust, pk=unquote(object_id))
+        change_url = reverse("admin:clients_trust_change", args=[trust.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        if prompt := sudo_prompt(request):
+            return prompt
+        revoked = services.trust_set_active(trust=trust, active=action == "enable", actor=staff_actor(request))
+        text = f"Trust {trust.name} is {action}d" + (
+            f"; {revoked} live token(s) revoked." if action == "disable" else "."
+        )
+        self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
+
+    def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The test button: fetch the issuer's keys now, as Gatehouse would, and show their ids."""
+        trust = get_object_or_404(Trust, pk=unquote(object_id))
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
+        try:
+            keys = services.trust_keys(trust)
+        except jwks.JWKSError as error:
+            self.message_user(request, f"Fetching the keys of {trust.name} failed: {error}", messages.ERROR)
+        else:
+            kids = ", ".join(k.kid for k in keys)
+            self.message_user(request, f"{trust.name} publishes {len(keys)} key(s): {kids}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:clients_trust_change", args=[trust.pk]))
 
 
 @admin.register(Scope)

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from clients import credentials
-from clients.models import AuditEvent, Client, ClientSecret, ResourceServer, Scope
+from clients.models import AuditEvent, Client, ClientKey, ClientSecret, ResourceServer, Scope, Trust
 from tokens.models import AccessToken
 
 
@@ -110,3 +110,76 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     actor_type = AuditEvent.ActorType.CLI
     actor = "tester"
     action = "client.update"
+
+
+class KeyClientFactory(ClientFactory):
+    """A private_key_jwt client with one registered EC P-256 key; its private half is `client.private_key`."""
+
+    auth_method = Client.AuthMethod.PRIVATE_KEY_JWT
+
+    @factory.post_generation
+    def secret(self, create, extracted, **kwargs):
+        """No secret: it authenticates with its key."""
+
+    @factory.post_generation
+    def key(self, create, extracted, **kwargs):
+        from tests import jose
+
+        private = extracted if extracted is not None else jose.ec_key()
+        self.private_key = private
+        if create:
+            self.key_row = ClientKeyFactory(client=self, key=private)
+
+
+class ClientKeyFactory(factory.django.DjangoModelFactory):
+    """A registered public key; pass `key=` a joserfc private key (its public half is stored)."""
+
+    class Meta:
+        model = ClientKey
+
+    client = factory.SubFactory(KeyClientFactory)
+    created_by = "factory"
+
+    @classmethod
+    def _create(cls, model_class, *args, key=None, **kwargs):
+        from tests import jose
+
+        (public,) = jose.public_keys(key or jose.ec_key())
+        kwargs.update(kid=public.kid, kty=public.kty, alg=public.alg, jwk=public.jwk, thumbprint=public.thumbprint)
+        return super()._create(model_class, *args, **kwargs)
+
+
+class TrustFactory(factory.django.DjangoModelFactory):
+    """A trusted issuer with an inline JWKS made from `signing_key` (kept on the instance as `.signing_key`)."""
+
+    class Meta:
+        model = Trust
+
+    name = factory.Sequence(lambda n: f"trust-{n}")
+    issuer = factory.Sequence(lambda n: f"https://issuer-{n}.example.com")
+    audience = "gatehouse"
+    algorithms = ["ES256", "RS256"]
+    created_by = "factory"
+
+    @classmethod
+    def _create(cls, model_class, *args, signing_key=None, **kwargs):
+        from tests import jose
+
+        signing_key = signing_key or jose.ec_key("issuer-1")
+        if "jwks_uri" not in kwargs and not kwargs.get("discover"):
+            kwargs.setdefault("jwks", jose.public_jwks(signing_key))
+        obj = super()._create(model_class, *args, **kwargs)
+        obj.signing_key = signing_key
+        return obj
+
+
+class FederatedClientFactory(ClientFactory):
+    """A client bound to (trust, subject)."""
+
+    auth_method = Client.AuthMethod.FEDERATED
+    trust = factory.SubFactory(TrustFactory)
+    subject = factory.Sequence(lambda n: f"system:serviceaccount:apps:worker-{n}")
+
+    @factory.post_generation
+    def secret(self, create, extracted, **kwargs):
+        """No secret: it authenticates with its trust's tokens."""

@@ -37,6 +37,7 @@ def world(transactional_db):
         "secret_id": target.secret_row.pk,
         "token_id": AccessTokenFactory(client=target).pk,
         "name": "orders.read",
+        "kid": "ec-1",
     }
 
 

@@ -12,7 +12,7 @@ def test_metadata_lists_endpoints_grants_methods_and_scopes(client):
     ScopeFactory(name="orders.read")
     ScopeFactory(name="orders.write")
     body = client.get("/.well-known/oauth-authorization-server").json()
-    methods = ["client_secret_basic", "client_secret_post"]
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
     assert body["issuer"] == "http://127.0.0.1:8000"
     assert body["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"
     assert body["introspection_endpoint"] == "http://127.0.0.1:8000/oauth/introspect"
@@ -21,6 +21,8 @@ def test_metadata_lists_endpoints_grants_methods_and_scopes(client):
     assert body["token_endpoint_auth_methods_supported"] == methods
     assert body["introspection_endpoint_auth_methods_supported"] == methods
     assert body["revocation_endpoint_auth_methods_supported"] == methods
+    for endpoint in ("token", "introspection", "revocation"):
+        assert body[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256", "EdDSA"]
     # the management API's gatehouse:* scopes come from a migration and are requested like any other
     assert body["scopes_supported"] == [
         "gatehouse:admin",

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Count, F, Max, Q
 
 from clients import credentials
-from clients.models import VALID_SECRET_SQL, Client, ClientSecret
+from clients.models import VALID_SECRET_SQL, Client, ClientKey, ClientSecret
+from tokens.assertions import AssertionRefused, VerifiedAssertion
 
 # Granting: the client's scopes with the resource server each belongs to (NULL: a global scope), each marked
 # `granted` (what the token receives) and `targeted` (a named resource this client holds a scope of). The token
@@ -66,18 +68,23 @@ _GRANTED = {
         "targets": f"(SELECT count(DISTINCT identifier) FROM ({_SQLITE_ROWS}) WHERE targeted)",
     },
 }
-_ISSUE_SQL = (
-    """
+# One token INSERT for every way a client authenticates: `{source}` and `{authenticated}` say who the client is
+# (a secret below, or an assertion already verified); the grant, audience and row written are the same.
+_ISSUE_SQL = """
 INSERT INTO tokens_accesstoken
-    (digest, client_id, secret_id, scope, scope_resources, audience, issued_at, expires_at, generation, address)
-SELECT %(token)s, c.id, s.id, {scope}, {owners}, {audience}, %(now)s, %(now)s + c.token_ttl, c.generation, %(address)s
-FROM clients_clientsecret s JOIN clients_client c ON c.id = s.client_id {lateral}
-WHERE s.digest = %(secret)s AND c.client_id = %(client_id)s AND c.is_active AND """
-    # The one definition of a valid secret, with its `now` as this statement's named parameter.
-    + VALID_SECRET_SQL.format(alias="s").replace("%s", "%(at)s")
-    + """{check}
+    (digest, client_id, secret_id, key_id, scope, scope_resources, audience, issued_at, expires_at, generation, address)
+SELECT %(token)s, c.id, {secret}, {key}, {scope}, {owners}, {audience}, %(now)s, %(now)s + c.token_ttl, c.generation,
+    %(address)s
+FROM {source} {lateral}
+WHERE {authenticated}{check}
 RETURNING scope, expires_at
 """
+_SECRET_SOURCE = "clients_clientsecret s JOIN clients_client c ON c.id = s.client_id"
+_SECRET_AUTHENTICATED = (
+    "s.digest = %(secret)s AND c.client_id = %(client_id)s AND c.is_active AND "
+    # The one definition of a valid secret, with its `now` as this statement's named parameter.
+    + VALID_SECRET_SQL.format(alias="s").replace("%s", "%(at)s")
+    + " AND c.auth_method = 'client_secret'"
 )
 GLOBAL = "*"  # the resource server of a global scope, in AccessToken.scope_resources
 
@@ -88,13 +95,16 @@ GLOBAL = "*"  # the resource server of a global scope, in AccessToken.scope_reso
 # enabling the client again never revives it. A token whose secret is retired is dead too (checked here, at read
 # time, so retiring one secret ends only the tokens that secret minted, including any that raced the retirement).
 # `AccessTokenManager.live()` is the same rule for the ORM; tests/test_live_tokens.py holds the two together.
+# A token minted by a private_key_jwt assertion has a key and no secret, a federated one neither: the credential
+# joins are LEFT JOINs, and a missing credential row reads as "not retired".
 LIVE_TOKEN_SQL = (
     "t.revoked_at IS NULL AND t.expires_at > %s AND tc.is_active AND t.generation = tc.generation"
-    " AND ts.retired_at IS NULL"
+    " AND ts.retired_at IS NULL AND tk.retired_at IS NULL"
 )
 _LIVE_TOKEN_JOINS = (
     "tokens_accesstoken t JOIN clients_client tc ON tc.id = t.client_id"
-    " JOIN clients_clientsecret ts ON ts.id = t.secret_id"
+    " LEFT JOIN clients_clientsecret ts ON ts.id = t.secret_id"
+    " LEFT JOIN clients_clientkey tk ON tk.id = t.key_id"
 )
 
 # The caller's resource server comes with it (rr; NULL for a global introspector): which tokens are active for it
@@ -107,6 +117,34 @@ JOIN clients_client rc ON rc.id = rs.client_id
 LEFT JOIN clients_resourceserver rr ON rr.id = rc.resource_server_id
 LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
 WHERE rs.digest = %s AND rc.client_id = %s AND rc.is_active AND {VALID_SECRET_SQL.format(alias="rs")}
+  AND rc.auth_method = 'client_secret'
+"""
+
+# An assertion-authenticated grant (tokens.assertions has verified the JWT): record its jti and issue the token,
+# with the same grant as the secret path (_issue_sql). On PostgreSQL one statement does both, and says whether the
+# jti was new: a replay inserts nothing.
+_ASSERTION_SOURCE = {
+    False: "clients_client c",
+    True: "clients_client c JOIN clients_clientkey k ON k.client_id = c.id AND k.id = %(key)s AND k.retired_at IS NULL",
+}
+_ASSERTION_AUTHENTICATED = "c.id = %(client_pk)s AND c.is_active AND c.auth_method = %(method)s"
+_USE_JTI_SQL = (
+    "INSERT INTO tokens_usedassertion (issuer, jti, expires_at) VALUES (%(issuer)s, %(jti)s, %(jti_expires)s)"
+    " ON CONFLICT (issuer, jti) DO NOTHING RETURNING id"
+)
+_ASSERTION_ISSUE_ONCE_SQL = """
+WITH used AS ({use}), issued AS ({issue_with_used})
+SELECT (SELECT count(*) FROM used), issued.scope, issued.expires_at FROM (SELECT 1) AS one LEFT JOIN issued ON true
+"""
+
+# The same columns as _INTROSPECT_SQL, for a caller already authenticated by assertion (by its primary key).
+_INTROSPECT_BY_PK_SQL = f"""
+SELECT rc.can_introspect, rr.identifier, rr.retired_at, t.scope, t.scope_resources, t.audience, t.issued_at,
+    t.expires_at, tc.client_id
+FROM clients_client rc
+LEFT JOIN clients_resourceserver rr ON rr.id = rc.resource_server_id
+LEFT JOIN ({_LIVE_TOKEN_JOINS}) ON t.digest = %s AND {LIVE_TOKEN_SQL}
+WHERE rc.id = %s AND rc.is_active
 """
 
 HOUR = 3600
@@ -115,9 +153,23 @@ _FOLD_SQL = """
 INSERT INTO tokens_issuancecount (client_id, secret_id, hour, count) VALUES (%s, %s, %s, %s)
 ON CONFLICT (secret_id, hour) DO UPDATE SET count = tokens_issuancecount.count + excluded.count
 """
+# Tokens minted without a secret are counted per client (the partial unique constraint on client and hour).
+_FOLD_NO_SECRET_SQL = """
+INSERT INTO tokens_issuancecount (client_id, secret_id, hour, count) VALUES (%s, NULL, %s, %s)
+ON CONFLICT (client_id, hour) WHERE secret_id IS NULL DO UPDATE SET count = tokens_issuancecount.count + excluded.count
+"""
+
+
+def _summed(counts: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(client, hour, n) rows with one row per (client, hour): several keys of a client fold into one counter."""
+    sums: dict[tuple[int, int], int] = {}
+    for client_pk, hour, n in counts:
+        sums[client_pk, hour] = sums.get((client_pk, hour), 0) + n
+    return [(client_pk, hour, n) for (client_pk, hour), n in sums.items()]
+
 
 _BEARER_SQL = f"""
-SELECT t.client_id, tc.client_id, t.scope, t.generation, t.secret_id
+SELECT t.client_id, tc.client_id, t.scope, t.generation, t.secret_id, t.key_id
 FROM {_LIVE_TOKEN_JOINS}
 WHERE t.digest = %s AND {LIVE_TOKEN_SQL}
 """
@@ -153,7 +205,8 @@ class Bearer:
     client_id: str
     scopes: frozenset[str]
     generation: int
-    secret_pk: int
+    secret_pk: int | None  # the secret that minted it, or
+    key_pk: int | None = None  # the registered key (private_key_jwt); both None for jwks_uri and federated
 
 
 @dataclass(frozen=True)
@@ -167,13 +220,16 @@ def _names(prefix: str, count: int) -> str:
     return ", ".join(f"%({prefix}{i})s" for i in range(count))
 
 
-def _issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None) -> str:
+def _issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None, *, via: str = "secret") -> str:
     """The token INSERT for `n_scopes` scopes asked for (None: all) and `n_resources` resources named (None: none).
 
     Granted: the scopes asked for, or all the client holds, that are global or belong to a named resource server;
     each named resource must be an active resource server the client holds a scope of (`targets`), and every scope
     asked for must be granted, or nothing is inserted. Without resources, the audience is the resource servers of
     the granted scopes.
+
+    `via` is how the client authenticated: "secret" (the secret in the same statement), "key" (an assertion signed
+    by a registered key, which must still be active) or "assertion" (a jwks_uri key or a federated trust).
     """
     conditions = []
     if n_scopes is not None:
@@ -194,13 +250,33 @@ def _issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None) -> st
         check += f" AND {values['granted']} = {n_scopes}"
     if n_resources is not None:
         check += f" AND {values['targets']} = {n_resources}"
+    if via == "secret":
+        source, authenticated = _SECRET_SOURCE, _SECRET_AUTHENTICATED
+    else:
+        source, authenticated = _ASSERTION_SOURCE[via == "key"], _ASSERTION_AUTHENTICATED
     return _ISSUE_SQL.format(
+        secret="s.id" if via == "secret" else "NULL",
+        key="k.id" if via == "key" else "NULL",
+        source=source,
+        authenticated=authenticated,
         scope=values["scope"],
         owners=values["owners"],
         audience="%(audience)s" if n_resources is not None else values["audience"],
         lateral=_GRANT[vendor].format(granted=granted, targeted=targeted, order=order),
         check=check,
     )
+
+
+def _assertion_issue_sql(vendor: str, n_scopes: int | None, n_resources: int | None, *, key: bool, once: bool) -> str:
+    """The token INSERT for an assertion-authenticated client; with `once`, in one statement with its jti's INSERT."""
+    issue = _issue_sql(vendor, n_scopes, n_resources, via="key" if key else "assertion")
+    if not once:
+        return issue
+    with_used = issue.replace("\nRETURNING", " AND EXISTS (SELECT 1 FROM used)\nRETURNING")
+    return _ASSERTION_ISSUE_ONCE_SQL.format(use=_USE_JTI_SQL, issue_with_used=with_used.strip())
+
+
+_ASSERTION_SQL_CACHE: dict[tuple[str, int | None, int | None, bool, bool], str] = {}
 
 
 # Statement texts are built once per (database, number of scopes asked for, number of resources), not per request.
@@ -236,6 +312,28 @@ def audience_view(
         return "", (resource,)
     seen = " ".join(name for name, owner in zip(names, owners, strict=True) if owner in (GLOBAL, resource))
     return seen, (resource,)
+
+
+def _assertion_method(verified: VerifiedAssertion) -> str:
+    if verified.replay_scope.startswith("trust:"):
+        return Client.AuthMethod.FEDERATED
+    return Client.AuthMethod.PRIVATE_KEY_JWT
+
+
+def _introspection(row: tuple[Any, ...] | None) -> Introspection:
+    """Introspection from a row of _INTROSPECT_SQL or _INTROSPECT_BY_PK_SQL (None: the caller is not authenticated)."""
+    if row is None:
+        return Introspection(caller_authenticated=False)
+    can_introspect, resource, retired_at, scope, scope_resources, audience, issued_at, expires_at, holder = row
+    if not can_introspect:
+        return Introspection(caller_authenticated=True)
+    info = None
+    # A retired resource server's introspectors see every token as inactive (none can be for it anyway).
+    if holder is not None and retired_at is None:
+        seen = audience_view(resource, scope, scope_resources, audience)
+        if seen is not None:
+            info = TokenInfo(holder, seen[0], issued_at, expires_at, seen[1], global_view=resource is None)
+    return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
 
 
 class AccessTokenManager(models.Manager["AccessToken"]):
@@ -282,6 +380,87 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             return None
         return IssuedToken(access_token=token, scope=row[0], expires_in=row[1] - epoch)
 
+    def issue_for_assertion(
+        self,
+        *,
+        verified: VerifiedAssertion,
+        scopes: list[str] | None,
+        now: datetime,
+        resources: list[str] | None = None,
+        address: str | None = None,
+    ) -> IssuedToken | None:
+        """Record the assertion's jti and issue a token for the client it authenticated; None if refused.
+
+        The grant is the secret path's (`issue`): the same scopes, resource indicators and audience. Raises
+        AssertionRefused("replayed_jti") when the jti was used before. The jti stays used whatever happens next:
+        an assertion is good for one attempt.
+        """
+        token = credentials.new_credential(credentials.ACCESS_TOKEN_PREFIX)
+        epoch = int(now.timestamp())
+        vendor = connection.vendor
+        once = verified.jti is not None and vendor == "postgresql"
+        key = verified.key_pk is not None
+        params: dict[str, Any] = {
+            "token": credentials.digest(token),
+            "now": epoch,
+            "client_pk": verified.client_pk,
+            "method": _assertion_method(verified),
+            "address": address or None,
+        }
+        if key:
+            params["key"] = verified.key_pk
+        if once:
+            params.update(self._jti_params(verified))
+        if scopes is not None:
+            params.update((f"s{i}", name) for i, name in enumerate(scopes))
+        if resources is not None:
+            resources = sorted(set(resources))
+            params.update((f"r{i}", identifier) for i, identifier in enumerate(resources))
+            params["audience"] = " ".join(resources)
+        cache_key = (vendor, None if scopes is None else len(scopes), None if resources is None else len(resources))
+        sql = _ASSERTION_SQL_CACHE.get((*cache_key, key, once))
+        if sql is None:
+            sql = _ASSERTION_SQL_CACHE[(*cache_key, key, once)] = _assertion_issue_sql(*cache_key, key=key, once=once)
+        with connection.cursor() as cursor:
+            if verified.jti is not None and not once:
+                self.use_jti(verified, cursor=cursor)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if once:
+            if row[0] == 0:
+                raise AssertionRefused("replayed_jti", verified.client_id)
+            row = None if row[1] is None else row[1:]
+        if row is None:
+            return None
+        return IssuedToken(access_token=token, scope=row[0], expires_in=row[1] - epoch)
+
+    @staticmethod
+    def _jti_params(verified: VerifiedAssertion) -> dict[str, Any]:
+        # Kept past `exp` by the clock leeway, so that a replay is refused as a replay, never accepted.
+        return {
+            "issuer": verified.replay_scope,
+            "jti": verified.jti,
+            "jti_expires": verified.expires_at + settings.GATEHOUSE_ASSERTION_LEEWAY,
+        }
+
+    def use_jti(self, verified: VerifiedAssertion, *, cursor: Any = None) -> None:
+        """Record the assertion's jti; AssertionRefused("replayed_jti") if it was recorded before."""
+        if verified.jti is None:
+            return
+        if cursor is None:
+            with connection.cursor() as own:
+                return self.use_jti(verified, cursor=own)
+        cursor.execute(_USE_JTI_SQL, self._jti_params(verified))
+        if cursor.fetchone() is None:
+            raise AssertionRefused("replayed_jti", verified.client_id)
+
+    def introspect_for(self, *, caller_pk: int, token: str, now: datetime) -> Introspection:
+        """Introspection for a caller already authenticated by assertion (its jti recorded): one SELECT, the same
+        audience rule as `introspect`."""
+        with connection.cursor() as cursor:
+            cursor.execute(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), int(now.timestamp()), caller_pk])
+            return _introspection(cursor.fetchone())
+
     def introspect(self, *, caller_id: str, caller_secret: str, token: str, now: datetime) -> Introspection:
         """Authenticate the calling resource server and look the token up, in one SELECT."""
         if not credentials.is_well_formed(caller_secret, credentials.CLIENT_SECRET_PREFIX):
@@ -295,19 +474,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         ]
         with connection.cursor() as cursor:
             cursor.execute(_INTROSPECT_SQL, params)
-            row = cursor.fetchone()
-        if row is None:
-            return Introspection(caller_authenticated=False)
-        can_introspect, resource, retired_at, scope, scope_resources, audience, issued_at, expires_at, holder = row
-        if not can_introspect:
-            return Introspection(caller_authenticated=True)
-        info = None
-        # A retired resource server's introspectors see every token as inactive (none can be for it anyway).
-        if holder is not None and retired_at is None:
-            seen = audience_view(resource, scope, scope_resources, audience)
-            if seen is not None:
-                info = TokenInfo(holder, seen[0], issued_at, expires_at, seen[1], global_view=resource is None)
-        return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
+            return _introspection(cursor.fetchone())
 
     def bearer(self, token: str, *, now: datetime) -> Bearer | None:
         """The client and scopes of a live token (LIVE_TOKEN_SQL), in one SELECT; None otherwise."""
@@ -318,8 +485,8 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             row = cursor.fetchone()
         if row is None:
             return None
-        client_pk, client_id, scope, generation, secret_pk = row
-        return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk)
+        client_pk, client_id, scope, generation, secret_pk, key_pk = row
+        return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk, key_pk)
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
         """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
@@ -347,8 +514,9 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             total += len(ids)
 
     def fold(self, tokens: models.QuerySet[AccessToken]) -> None:
-        """Remember what `tokens` (about to be deleted) tell about use: each secret's `last_used_at` takes their
-        newest issue time, and their issues are added to the per-secret hourly `IssuanceCount`s.
+        """Remember what `tokens` (about to be deleted) tell about use: each secret's and each key's `last_used_at`
+        takes their newest issue time, and their issues are added to the hourly `IssuanceCount`s: per secret, and
+        per client for tokens minted without a secret (private_key_jwt, federated).
 
         The one thing every way of deleting tokens calls first, inside the deleting transaction (the batched purge
         today; dropping a whole partition later): a token is counted in its row or in a counter, never both.
@@ -356,22 +524,37 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         hours = (
             tokens.order_by()
             .annotate(hour=F("issued_at") - F("issued_at") % HOUR)
-            .values_list("client_id", "secret_id", "hour")
+            .values_list("client_id", "secret_id", "key_id", "hour")
             .annotate(n=Count("id"), last=Max("issued_at"))
         )
-        counts: list[tuple[int, int, int, int]] = []
-        last_use: dict[int, int] = {}
-        for client_pk, secret_pk, hour, n, last in hours:  # one scan of the batch for both
-            counts.append((client_pk, secret_pk, hour, n))
-            last_use[secret_pk] = max(last, last_use.get(secret_pk, last))
-        for secret_pk, last in last_use.items():
-            used = datetime.fromtimestamp(last, tz=UTC)
-            ClientSecret.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=secret_pk).update(
-                last_used_at=used
-            )
-        if counts:
-            with connection.cursor() as cursor:
-                cursor.executemany(_FOLD_SQL, counts)
+        by_secret: list[tuple[int, int, int, int]] = []
+        by_client: list[tuple[int, int, int]] = []
+        secret_use: dict[int, int] = {}
+        key_use: dict[int, int] = {}
+        for client_pk, secret_pk, key_pk, hour, n, last in hours:  # one scan of the batch for all of it
+            if secret_pk is not None:
+                by_secret.append((client_pk, secret_pk, hour, n))
+                secret_use[secret_pk] = max(last, secret_use.get(secret_pk, last))
+            else:
+                by_client.append((client_pk, hour, n))
+            if key_pk is not None:
+                key_use[key_pk] = max(last, key_use.get(key_pk, last))
+        for model, uses in ((ClientSecret, secret_use), (ClientKey, key_use)):
+            for pk, last in uses.items():
+                used = datetime.fromtimestamp(last, tz=UTC)
+                model.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=used), pk=pk).update(
+                    last_used_at=used
+                )
+        with connection.cursor() as cursor:
+            if by_secret:
+                cursor.executemany(_FOLD_SQL, by_secret)
+            if by_client:
+                cursor.executemany(_FOLD_NO_SECRET_SQL, _summed(by_client))
+
+    def purge_used_assertions(self, *, now: datetime) -> int:
+        """Delete the jti records of assertions that have expired (a replay of one is refused as expired)."""
+        deleted, _ = UsedAssertion.objects.filter(expires_at__lte=int(now.timestamp())).delete()
+        return deleted
 
     def live(self, now: datetime) -> models.QuerySet[AccessToken]:
         """Tokens live at `now`: LIVE_TOKEN_SQL for the ORM (counts, the revoking UPDATEs)."""
@@ -381,6 +564,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             client__is_active=True,
             generation=F("client__generation"),
             secret__retired_at__isnull=True,
+            key__retired_at__isnull=True,
         )
 
 
@@ -389,7 +573,14 @@ class AccessToken(models.Model):
 
     digest = models.CharField(max_length=64, unique=True, editable=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="tokens", db_index=False)
-    secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="tokens", db_index=False)
+    # The credential that minted it: a secret, a registered key (private_key_jwt), or neither (a jwks_uri key or a
+    # federated assertion). Retiring a secret or a key ends the tokens it minted.
+    secret = models.ForeignKey(
+        ClientSecret, on_delete=models.CASCADE, related_name="tokens", db_index=False, null=True, blank=True
+    )
+    key = models.ForeignKey(
+        ClientKey, on_delete=models.CASCADE, related_name="tokens", db_index=False, null=True, blank=True
+    )
     scope = models.TextField(blank=True)
     # The resource server of each scope in `scope`, in the same order, as identifiers ("*": a global scope), and the
     # token's audience (RFC 8707): the identifiers of the resource servers it is for, sorted, separated by spaces.
@@ -409,6 +600,9 @@ class AccessToken(models.Model):
             models.Index(fields=["expires_at"], name="token_expiry"),
             models.Index(fields=["secret", "issued_at"], name="token_secret_issued"),
             models.Index(fields=["revoked_at"], name="token_revoked", condition=Q(revoked_at__isnull=False)),
+            models.Index(fields=["key", "issued_at"], name="token_key_issued", condition=Q(key__isnull=False)),
+            # Tokens minted without a secret (keys, federated), per client: what ending a client's tokens reads.
+            models.Index(fields=["client"], name="token_client_no_secret", condition=Q(secret__isnull=True)),
         ]
 
     def __str__(self) -> str:
@@ -416,23 +610,30 @@ class AccessToken(models.Model):
 
 
 class IssuanceCount(models.Model):
-    """How many tokens a secret minted in one hour, for tokens already purged (`AccessTokenManager.fold`).
+    """How many tokens a secret minted in one hour, for tokens already purged (`AccessTokenManager.fold`); with no
+    secret, how many tokens the client got in that hour by assertion (private_key_jwt, federated).
 
     Issued in a window = these counters + the token rows not purged yet (tokens/usage.py): the token request
     writes nothing here, and a purge moves counts from rows to counters without changing the sum.
     """
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
-    secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="+")
+    secret = models.ForeignKey(ClientSecret, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
     hour = models.BigIntegerField(help_text="Unix seconds of the hour's start (UTC).")
     count = models.PositiveBigIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["secret", "hour"], name="one_issuance_count_per_secret_hour")]
+        constraints = [
+            models.UniqueConstraint(fields=["secret", "hour"], name="one_issuance_count_per_secret_hour"),
+            models.UniqueConstraint(
+                fields=["client", "hour"], name="one_issuance_count_per_client_hour", condition=Q(secret__isnull=True)
+            ),
+        ]
         indexes = [models.Index(fields=["client", "hour"], name="issuance_client_hour")]
 
     def __str__(self) -> str:
-        return f"{self.count} tokens by secret {self.secret_id} in hour {self.hour}"
+        by = f"secret {self.secret_id}" if self.secret_id is not None else f"client {self.client_id} by assertion"
+        return f"{self.count} tokens by {by} in hour {self.hour}"
 
 
 class FailureCounter(models.Model):
@@ -451,3 +652,23 @@ class FailureCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.hits}"
+
+
+class UsedAssertion(models.Model):
+    """A client assertion's `jti`, kept until the assertion expires so that it is accepted once (RFC 7523 3).
+
+    The unique (issuer, jti) is what refuses a replay across workers and instances: the row is inserted in the
+    statement (PostgreSQL) or the transaction (SQLite) that issues the token. `issuer` is `client:<pk>` for a
+    private_key_jwt client, `trust:<pk>` for a federated issuer. Expired rows go in `tokens purge`.
+    """
+
+    issuer = models.CharField(max_length=40)
+    jti = models.CharField(max_length=255)
+    expires_at = models.BigIntegerField(help_text="Unix seconds.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="assertion_used_once")]
+        indexes = [models.Index(fields=["expires_at"], name="used_assertion_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.jti}"

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from django.conf import settings
 from django.http import HttpRequest
 
+from tokens.assertions import ASSERTION_TYPE, MAX_ASSERTION
 from tokens.exceptions import InvalidClient, InvalidRequest, RequestTooLarge
 
 MAX_BODY_BYTES = 16 * 1024
@@ -69,6 +70,7 @@ class ClientCredentials:
     client_id: str
     secret: str
     basic: bool  # sent in the Authorization header; failures then answer with WWW-Authenticate: Basic
+    assertion: str = ""  # a JWT client assertion (private_key_jwt or federated); `secret` is then ""
 
 
 def basic_challenge(description: str) -> dict[str, str]:
@@ -94,6 +96,8 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
     """Client authentication per RFC 6749 section 2.3.1: client_secret_basic or client_secret_post, not both."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
+    if "client_assertion" in form or "client_assertion_type" in form:
+        return _assertion_credentials(form, basic=scheme.lower() == "basic")
     if scheme.lower() == "basic":
         if "client_secret" in form:
             raise InvalidRequest("use one client authentication method: Basic or client_secret in the body")
@@ -135,3 +139,17 @@ def client_credentials(request: HttpRequest, form: dict[str, str]) -> ClientCred
 def issuer() -> str:
     """GATEHOUSE_ISSUER: fixed by configuration, never from the request (its Host header is the caller's choice)."""
     return settings.GATEHOUSE_ISSUER
+
+
+def _assertion_credentials(form: dict[str, str], *, basic: bool) -> ClientCredentials:
+    """RFC 7521 section 4.2: client_assertion_type and client_assertion, client_id optional; no other method."""
+    if basic or "client_secret" in form:
+        raise InvalidRequest("use one client authentication method: a client assertion or a secret, not both")
+    client_id = form.get("client_id", "")
+    shown_id = client_id[:MAX_CLIENT_ID].replace("\x00", "")
+    if form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise InvalidClient("client authentication failed", reason="unsupported_assertion_type", client_id=shown_id)
+    assertion = form.get("client_assertion", "")
+    if not assertion or len(assertion) > MAX_ASSERTION or len(client_id) > MAX_CLIENT_ID:
+        raise InvalidClient("client authentication failed", reason="malformed_assertion", client_id=shown_id)
+    return ClientCredentials(client_id, "", basic=False, assertion=assertion)

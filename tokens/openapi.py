@@ -31,8 +31,19 @@ def _string(description: str, **extra: Any) -> dict[str, Any]:
 
 
 _CLIENT_AUTH = {
-    "client_id": _string("client_secret_post: the client id (or repeat the one in the Authorization header)"),
+    "client_id": _string(
+        "client_secret_post: the client id (or repeat the one in the Authorization header); optional with a "
+        "client assertion, and then it must name the client the assertion authenticates"
+    ),
     "client_secret": _string("client_secret_post: the client secret (never together with Basic)"),
+    "client_assertion_type": _string(
+        "private_key_jwt or federated (RFC 7523 2.2): never together with a secret",
+        enum=["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+    ),
+    "client_assertion": _string(
+        "A JWT signed by one of the client's keys (iss = sub = client id, aud = the issuer or this endpoint's URL, "
+        "exp at most 5 minutes ahead, a jti used once), or a trusted issuer's token for the bound subject"
+    ),
 }
 _FORMS: dict[str, dict[str, Any]] = {
     "token": {
@@ -160,7 +171,10 @@ SECURITY_SCHEMES = {
     "clientSecretBasic": {
         "type": "http",
         "scheme": "basic",
-        "description": "client_secret_basic (RFC 6749 2.3.1); or send client_id and client_secret in the form",
+        "description": (
+            "client_secret_basic (RFC 6749 2.3.1); or send client_id and client_secret in the form, or a "
+            "client_assertion (private_key_jwt, federated: docs/secretless.md)"
+        ),
     }
 }
 

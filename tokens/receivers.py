@@ -6,7 +6,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from clients import signals
-from clients.models import Client, ClientSecret
+from clients.models import Client, ClientKey, ClientSecret
 from tokens.models import AccessToken
 
 
@@ -15,8 +15,19 @@ from tokens.models import AccessToken
     dispatch_uid="tokens.end_client",
 )
 def end_client_tokens(sender: Any, *, client: Client, now: datetime, **_: Any) -> int:
-    """Revoke every live token of the client; returns how many."""
-    return AccessToken.objects.live(now).filter(secret__client=client).update(revoked_at=int(now.timestamp()))
+    """Revoke every live token of the client, whatever minted it (a secret, a key, a federated assertion); returns
+    how many. Secret-minted tokens are found through the secret index, the others through token_client_no_secret.
+    """
+    live = AccessToken.objects.live(now)
+    revoked_at = int(now.timestamp())
+    by_secret = live.filter(secret__client=client).update(revoked_at=revoked_at)
+    return by_secret + live.filter(client=client, secret__isnull=True).update(revoked_at=revoked_at)
+
+
+@receiver(signals.key_retired, dispatch_uid="tokens.end_key")
+def end_key_tokens(sender: Any, *, key: ClientKey, now: datetime, **_: Any) -> int:
+    """Revoke the live tokens one key minted (a token racing the retirement dies by its key's retired_at)."""
+    return AccessToken.objects.live(now).filter(key=key).update(revoked_at=int(now.timestamp()))
 
 
 @receiver(signals.secret_retired, dispatch_uid="tokens.end_secret")

@@ -1,7 +1,7 @@
 """What staff ask about use: a client's live tokens, how many tokens were issued when, each secret's last use.
 
-Issued counts add the hourly counters of purged tokens (IssuanceCount, written by `AccessTokenManager.fold`) to
-the token rows not purged yet, so a purge never changes them. Purged tokens are counted by the hour they were
+Issued counts add the hourly counters of purged tokens (IssuanceCount, written by `AccessTokenManager.fold`: per
+secret, and per client for tokens minted without a secret) to the token rows not purged yet, so a purge never changes them. Purged tokens are counted by the hour they were
 issued in: a window starting mid-hour counts that whole hour's purged tokens (docs/decisions.md).
 """
 
@@ -19,25 +19,57 @@ from tokens.models import HOUR, AccessToken, IssuanceCount
 DAY = 86400
 
 
+def of_client(client: Client) -> Q:
+    """The client's tokens: those its secrets minted (through the secret index), and those minted without a secret
+    (private_key_jwt, federated: through the partial index token_client_no_secret)."""
+    return Q(secret__client=client) | Q(client=client, secret__isnull=True)
+
+
 def live_tokens(client: Client, now: datetime) -> QuerySet[AccessToken]:
-    """The client's live tokens, newest first, with the secret that minted each (never the token itself)."""
+    """The client's live tokens, newest first, with the secret or key that minted each (never the token itself)."""
     return (
         AccessToken.objects.live(now)
-        .filter(secret__client=client)
-        .select_related("secret")
-        .only("id", "scope", "issued_at", "expires_at", "address", "secret__hint", "secret__client_id")
+        .filter(of_client(client))
+        .select_related("secret", "key", "client")
+        .only(
+            "id",
+            "scope",
+            "issued_at",
+            "expires_at",
+            "address",
+            "secret__hint",
+            "secret__client_id",
+            "key__kid",
+            "key__client_id",
+            "client__auth_method",
+        )
         .order_by("-issued_at", "-id")
     )
 
 
+def minted_by(token: AccessToken) -> str:
+    """What minted a token, as staff see it: the secret's hint, `key:KID` (private_key_jwt with a registered key),
+    `jwks_uri` (a key published at the client's jwks_uri) or `federated` (a trusted issuer's token)."""
+    if token.secret_id is not None:
+        return token.secret.hint
+    if token.key_id is not None:
+        return f"key:{token.key.kid}"
+    return "federated" if token.client.auth_method == Client.AuthMethod.FEDERATED else "jwks_uri"
+
+
 def describe_token(token: AccessToken) -> dict[str, Any]:
-    """A live token as staff see it in every surface: its row id, never anything derived from the token."""
+    """A live token as staff see it in every surface: its row id, never anything derived from the token.
+
+    `secret` is the minting secret's hint and `key` the minting key's kid (each null otherwise); `minted_by` says
+    which in one string (tokens.usage.minted_by)."""
     return {
         "id": token.pk,
         "scopes": token.scope.split(),
         "issued_at": _iso(token.issued_at),
         "expires_at": _iso(token.expires_at),
-        "secret": token.secret.hint,
+        "secret": token.secret.hint if token.secret_id is not None else None,
+        "key": token.key.kid if token.key_id is not None else None,
+        "minted_by": minted_by(token),
         "address": token.address,
     }
 
@@ -57,7 +89,7 @@ def issued_since(client: Client | None, since: datetime) -> int:
     rows = AccessToken.objects.filter(issued_at__gte=start, expires_at__gt=start)
     folded = IssuanceCount.objects.filter(hour__gt=start - HOUR)
     if client is not None:
-        rows, folded = rows.filter(secret__client=client), folded.filter(client=client)
+        rows, folded = rows.filter(of_client(client)), folded.filter(client=client)
     return rows.count() + (folded.aggregate(n=Sum("count"))["n"] or 0)
 
 
@@ -73,7 +105,7 @@ def daily_issuance(client: Client, now: datetime, days: int = 7) -> list[DailyIs
     start = today - (days - 1) * DAY
     counts = dict.fromkeys(range(start, today + DAY, DAY), 0)
     rows = (
-        AccessToken.objects.filter(secret__client=client, issued_at__gte=start)
+        AccessToken.objects.filter(of_client(client), issued_at__gte=start)
         .order_by()
         .annotate(day=F("issued_at") - F("issued_at") % DAY)
         .values_list("day")

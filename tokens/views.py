@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -21,7 +22,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from clients.models import Authentication, Client, Scope, is_resource_identifier
-from tokens import signals, throttle
+from tokens import assertions, signals, throttle
+from tokens.assertions import AssertionRefused, VerifiedAssertion
 from tokens.exceptions import (
     InvalidClient,
     InvalidRequest,
@@ -34,7 +36,7 @@ from tokens.exceptions import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from tokens.models import AccessToken
+from tokens.models import AccessToken, IssuedToken
 from tokens.oauth import ClientCredentials, Form, basic_challenge, client_credentials, issuer, parse_form
 from tokens.openapi import OAuthSchema
 from tokens.outcome import Outcome, loggable_client_id
@@ -70,6 +72,10 @@ class _JSONOnly(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+def assertion_failed(refused: AssertionRefused) -> InvalidClient:
+    return InvalidClient("client authentication failed", reason=refused.reason, client_id=refused.client_id)
+
+
 class OAuthView(APIView):
     """Base for the POST-only OAuth endpoints: no DRF auth or throttles, RFC-shaped errors from one place."""
 
@@ -81,6 +87,7 @@ class OAuthView(APIView):
     content_negotiation_class = _JSONOnly
     http_method_names = ["post"]
     endpoint = ""
+    url_name = ""
     schema = OAuthSchema()
 
     def dispatch(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -91,6 +98,31 @@ class OAuthView(APIView):
         creds = client_credentials(request, form)
         self.outcome.client_id = creds.client_id
         return creds
+
+    def authenticate_assertion(self, creds: ClientCredentials, now: datetime) -> VerifiedAssertion:
+        """Verify a client assertion (tokens.assertions); a refusal is the usual invalid_client, its reason logged.
+
+        `aud` may be Gatehouse's issuer or this endpoint's URL (RFC 7523 section 3, RFC 8414's issuer).
+        """
+        base = issuer()
+        try:
+            verified = assertions.verify(
+                creds.assertion,
+                client_id=creds.client_id,
+                audiences=[base, base + reverse(self.url_name)],
+                now=now,
+            )
+        except AssertionRefused as refused:
+            raise assertion_failed(refused) from None
+        self.outcome.client_id = verified.client_id
+        return verified
+
+    def use_assertion(self, verified: VerifiedAssertion) -> None:
+        """For introspection and revocation: record the assertion's jti (a replay is refused)."""
+        try:
+            AccessToken.objects.use_jti(verified)
+        except AssertionRefused as refused:
+            raise assertion_failed(refused) from None
 
     def succeeded(self, result: str) -> None:
         self.outcome.authenticated = True
@@ -218,6 +250,7 @@ class TokenView(OAuthView):
     """POST /oauth/token: the client credentials grant."""
 
     endpoint = "token"
+    url_name = "oauth-token"
 
     def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         grant_type = form.get("grant_type")
@@ -229,6 +262,8 @@ class TokenView(OAuthView):
         scopes = _requested_scopes(form)
         resources = _requested_resources(form)
         now = timezone.now()
+        if creds.assertion:
+            return self.issue_for_assertion(creds, scopes, resources, now)
         issued = AccessToken.objects.issue(
             client_id=creds.client_id,
             secret=creds.secret,
@@ -241,15 +276,20 @@ class TokenView(OAuthView):
             auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
             if auth.ok and auth.client_pk is not None and (scopes is not None or resources is not None):
                 self.outcome.authenticated = True
-                if resources is not None:
-                    unusable = Client.objects.unusable_resources(auth.client_pk, resources)
-                    if unusable:
-                        raise InvalidTarget(
-                            "not a resource server this client may get a token for: " + " ".join(unusable)
-                        )
-                if scopes is not None:
-                    raise InvalidScope("the client may not receive the requested scope")
+                self.refuse_grant(auth.client_pk, scopes, resources)
             raise self.authentication_failed(creds, request, auth)
+        return self.token_response(issued)
+
+    def refuse_grant(self, client_pk: int, scopes: list[str] | None, resources: list[str] | None) -> None:
+        """Why an authenticated client got no token: a resource it may not target, else a scope it may not get."""
+        if resources is not None:
+            unusable = Client.objects.unusable_resources(client_pk, resources)
+            if unusable:
+                raise InvalidTarget("not a resource server this client may get a token for: " + " ".join(unusable))
+        if scopes is not None:
+            raise InvalidScope("the client may not receive the requested scope")
+
+    def token_response(self, issued: IssuedToken) -> HttpResponse:
         self.succeeded("issued")
         return oauth_response(
             {
@@ -260,11 +300,31 @@ class TokenView(OAuthView):
             }
         )
 
+    def issue_for_assertion(
+        self, creds: ClientCredentials, scopes: list[str] | None, resources: list[str] | None, now: datetime
+    ) -> HttpResponse:
+        verified = self.authenticate_assertion(creds, now)
+        try:
+            issued = AccessToken.objects.issue_for_assertion(
+                verified=verified, scopes=scopes, resources=resources, now=now, address=_ip_or_none(self.address)
+            )
+        except AssertionRefused as refused:
+            raise assertion_failed(refused) from None
+        if issued is None:
+            if (scopes is not None or resources is not None) and assertions.still_authenticates(verified):
+                self.outcome.authenticated = True
+                self.refuse_grant(verified.client_pk, scopes, resources)
+            raise InvalidClient(
+                "client authentication failed", reason="changed during the request", client_id=verified.client_id
+            )
+        return self.token_response(issued)
+
 
 class IntrospectionView(OAuthView):
     """POST /oauth/introspect: resource servers ask whether a token is live and what it allows."""
 
     endpoint = "introspect"
+    url_name = "oauth-introspect"
 
     def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         creds = self.credentials(request, form)
@@ -273,9 +333,19 @@ class IntrospectionView(OAuthView):
             raise InvalidRequest("token is required")
         if len(token) > MAX_TOKEN:
             token = ""  # cannot be ours: still authenticate the caller, then answer inactive
-        result = AccessToken.objects.introspect(
-            caller_id=creds.client_id, caller_secret=creds.secret, token=token, now=timezone.now()
-        )
+        now = timezone.now()
+        if creds.assertion:
+            verified = self.authenticate_assertion(creds, now)
+            self.use_assertion(verified)
+            result = AccessToken.objects.introspect_for(caller_pk=verified.client_pk, token=token, now=now)
+            if not result.caller_authenticated:
+                raise InvalidClient(
+                    "client authentication failed", reason="changed during the request", client_id=verified.client_id
+                )
+        else:
+            result = AccessToken.objects.introspect(
+                caller_id=creds.client_id, caller_secret=creds.secret, token=token, now=now
+            )
         if not result.caller_authenticated:
             raise self.authentication_failed(creds, request)
         self.outcome.authenticated = True
@@ -309,6 +379,7 @@ class RevocationView(OAuthView):
     """POST /oauth/revoke: a client revokes one of its own tokens (RFC 7009)."""
 
     endpoint = "revoke"
+    url_name = "oauth-revoke"
 
     def handle(self, request: HttpRequest, form: Form) -> HttpResponse:
         creds = self.credentials(request, form)
@@ -316,16 +387,24 @@ class RevocationView(OAuthView):
         if not token:
             raise InvalidRequest("token is required")
         now = timezone.now()
-        auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
-        if auth.client_pk is None:
-            raise self.authentication_failed(creds, request, auth)
+        if creds.assertion:
+            verified = self.authenticate_assertion(creds, now)
+            self.use_assertion(verified)
+            client_pk = verified.client_pk
+        else:
+            auth = Client.objects.authenticate(creds.client_id, creds.secret, now=now)
+            if auth.client_pk is None:
+                raise self.authentication_failed(creds, request, auth)
+            client_pk = auth.client_pk
         if len(token) <= MAX_TOKEN:
-            AccessToken.objects.revoke(client_pk=auth.client_pk, token=token, now=now)
+            AccessToken.objects.revoke(client_pk=client_pk, token=token, now=now)
         self.succeeded("revoked")
         return oauth_response(b"{}")
 
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+# The algorithms a client assertion may be signed with (RFC 8414 *_auth_signing_alg_values_supported).
+SIGNING_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 
 
 class MetadataView(APIView):
@@ -344,10 +423,13 @@ class MetadataView(APIView):
             "issuer": base,
             "token_endpoint": base + reverse("oauth-token"),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
             "introspection_endpoint": base + reverse("oauth-introspect"),
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
             "revocation_endpoint": base + reverse("oauth-revoke"),
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": [],
             "scopes_supported": list(Scope.objects.values_list("name", flat=True)),

@@ -1,27 +1,34 @@
-"""`python manage.py client create|update|rotate|disable|enable|list|show|tokens ...`: the command-line face of the
+"""`python manage.py client create|update|rotate|switch|keys|key|disable|enable|list|show|tokens ...`: the command-line face of the
 registry's services.
 
 It lives in `tokens` (above the registry) because it also reports what tokens tell: each secret's last use and
 a client's live tokens.
 """
 
+import sys
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from clients import credentials
+from clients import credentials, jwks
 from clients.limits import MAX_TOKEN_TTL
 from clients.management.commands._cli import SubcommandCommand, grace, whole
 from clients.management.commands.resource import find as find_resource
-from clients.models import AuditEvent, Client
+from clients.models import AuditEvent, Client, ClientKey, Trust
 from clients.services import (
+    SECRET,
     Actor,
+    Credential,
     client_create,
     client_disable,
     client_enable,
+    client_key_add,
+    client_key_retire,
     client_rotate_secret,
+    client_switch_auth,
     client_update,
 )
 from tokens.usage import describe_token, live_tokens, secret_usage
@@ -29,6 +36,59 @@ from tokens.usage import describe_token, live_tokens, secret_usage
 
 def _iso(moment: Any) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def read_jwks(path: str) -> list[jwks.PublicKey]:
+    """The validated public keys of a JWKS file (`-` reads stdin); a one-line CommandError otherwise."""
+    try:
+        if path == "-":
+            raw = sys.stdin.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
+        return jwks.parse_jwks(raw)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+    except jwks.JWKSError as error:
+        raise CommandError(f"{path}: {error}") from None
+
+
+def credential_from(options: dict[str, Any]) -> Credential:
+    """The credential named by --jwks, --jwks-uri or --trust/--subject (a secret when none is given)."""
+    trust = None
+    if options.get("trust"):
+        try:
+            trust = Trust.objects.get(name=options["trust"])
+        except Trust.DoesNotExist:
+            raise CommandError(f"unknown trust: {options['trust']}") from None
+    if bool(options.get("trust")) != bool(options.get("subject")):
+        raise CommandError("--trust and --subject go together")
+    given = [bool(options.get("jwks")), bool(options.get("jwks_uri")), trust is not None]
+    if sum(given) > 1:
+        raise CommandError("give one of --jwks, --jwks-uri or --trust/--subject")
+    if not any(given):
+        return SECRET
+    return Credential(
+        keys=read_jwks(options["jwks"]) if options.get("jwks") else None,
+        jwks_uri=options.get("jwks_uri") or "",
+        trust=trust,
+        subject=options.get("subject") or "",
+    )
+
+
+def describe_key(key: ClientKey) -> dict[str, Any]:
+    last = key.last_used()
+    return {
+        "kid": key.kid,
+        "kty": key.kty,
+        "alg": key.alg or None,
+        "thumbprint": key.thumbprint,
+        "state": key.state,
+        "created_at": key.created_at.isoformat(),
+        "created_by": key.created_by,
+        "retired_at": _iso(key.retired_at),
+        "last_used_at": _iso(last),
+    }
 
 
 def describe(client: Client) -> dict[str, Any]:
@@ -47,6 +107,11 @@ def describe(client: Client) -> dict[str, Any]:
         "resource": client.resource_server.identifier if client.resource_server else None,
         "token_ttl": client.token_ttl,
         "is_active": client.is_active,
+        "auth_method": client.auth_method,
+        "jwks_uri": client.jwks_uri or None,
+        "trust": client.trust.name if client.trust else None,
+        "subject": client.subject or None,
+        "keys": [describe_key(k) for k in client.keys.all()],
         "created_at": client.created_at.isoformat(),
         "secrets": [
             {
@@ -98,7 +163,27 @@ class Command(SubcommandCommand):
             help="With --introspect: the resource server it introspects for (without: a global introspector).",
         )
         create.add_argument("--token-ttl", type=whole(1, MAX_TOKEN_TTL), default=None, metavar="SECONDS")
+        self.add_credential_arguments(create)
         create.add_argument("--json", action="store_true")
+        switch = sub.add_parser(
+            "switch", help="Change how a client authenticates (ends its live tokens and old credentials)."
+        )
+        switch.add_argument("client_id")
+        switch.add_argument("--secret", action="store_true", help="Back to a client secret (printed once).")
+        self.add_credential_arguments(switch)
+        switch.add_argument("--json", action="store_true")
+        keys = sub.add_parser("keys", help="List a private_key_jwt client's keys, active and retired.")
+        keys.add_argument("client_id")
+        keys.add_argument("--json", action="store_true")
+        key = sub.add_parser("key", help="Add or retire a private_key_jwt client's public keys.")
+        key_sub = key.add_subparsers(dest="key_action", required=True)
+        key_add = key_sub.add_parser("add", help="Register the public keys of a JWKS file.")
+        key_add.add_argument("client_id")
+        key_add.add_argument("--jwks", required=True, metavar="FILE")
+        key_add.add_argument("--json", action="store_true")
+        key_retire = key_sub.add_parser("retire", help="Retire a key now; the tokens it minted end.")
+        key_retire.add_argument("client_id")
+        key_retire.add_argument("kid")
         update = sub.add_parser("update", help="Change a client's name, owner, contact or description.")
         update.add_argument("client_id")
         for option in ("name", "owner", "contact", "description"):
@@ -121,6 +206,15 @@ class Command(SubcommandCommand):
         tokens = sub.add_parser("tokens", help="List a client's live tokens (never the tokens themselves).")
         tokens.add_argument("client_id")
         tokens.add_argument("--json", action="store_true")
+
+    @staticmethod
+    def add_credential_arguments(parser: Any) -> None:
+        parser.add_argument(
+            "--jwks", metavar="FILE", help="private_key_jwt: its public keys, a JWKS file (- for stdin)."
+        )
+        parser.add_argument("--jwks-uri", metavar="URL", help="private_key_jwt: where it publishes its public keys.")
+        parser.add_argument("--trust", metavar="NAME", help="federated: the trust whose tokens it presents.")
+        parser.add_argument("--subject", metavar="SUBJECT", help="federated: the `sub` of those tokens.")
 
     def _client(self, client_id: str) -> Client:
         try:
@@ -148,7 +242,7 @@ class Command(SubcommandCommand):
         resource: str | None,
         token_ttl: int | None,
         json: bool,
-        **_: Any,
+        **options: Any,
     ) -> None:
         if resource is not None and not introspect:
             raise CommandError(
@@ -163,6 +257,7 @@ class Command(SubcommandCommand):
             can_introspect=introspect,
             resource_server=find_resource(resource) if resource is not None else None,
             token_ttl=token_ttl,
+            credential=credential_from(options),
             actor=Actor.cli(),
         )
         self._warn_duplicate_name(new.client)
@@ -177,12 +272,72 @@ class Command(SubcommandCommand):
             "resource": new.client.resource_server.identifier if new.client.resource_server else None,
             "token_ttl": new.client.token_ttl,
         }
+        if new.plaintext is None:  # a secret client's JSON keeps exactly its documented keys
+            payload.update(
+                {
+                    "auth_method": new.client.auth_method,
+                    "jwks_uri": new.client.jwks_uri or None,
+                    "keys": [k.kid for k in new.client.keys.all()],
+                    "trust": new.client.trust.name if new.client.trust else None,
+                    "subject": new.client.subject or None,
+                }
+            )
         if json:
             self.emit_json(payload)
             return
         self.stdout.write(f"client_id:     {payload['client_id']}")
-        self.stdout.write(f"client_secret: {payload['client_secret']}")
-        self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
+        self.print_credential(new.client, new.plaintext)
+
+    def print_credential(self, client: Client, plaintext: str | None) -> None:
+        if plaintext is not None:
+            self.stdout.write(f"client_secret: {plaintext}")
+            self.stdout.write("Store the secret now: it is not kept and cannot be shown again.")
+        elif client.trust is not None:
+            self.stdout.write(f"authenticates with tokens of trust {client.trust.name} for subject {client.subject}")
+        elif client.jwks_uri:
+            self.stdout.write(f"authenticates with private_key_jwt, keys from {client.jwks_uri} (no secret)")
+        else:
+            kids = ", ".join(k.kid for k in client.keys.filter(retired_at__isnull=True))
+            self.stdout.write(f"authenticates with private_key_jwt, keys {kids} (no secret)")
+
+    def do_switch(self, client_id: str, secret: bool, json: bool, **options: Any) -> None:
+        credential = credential_from(options)
+        if secret == (credential is not SECRET):
+            raise CommandError("give one of --secret, --jwks, --jwks-uri or --trust/--subject")
+        new = client_switch_auth(client=self._client(client_id), credential=credential, actor=Actor.cli())
+        if json:
+            self.emit_json(
+                {"client_id": client_id, "auth_method": new.client.auth_method, "client_secret": new.plaintext}
+            )
+            return
+        self.stdout.write(f"{client_id} now authenticates by {new.client.auth_method}; its live tokens ended")
+        self.print_credential(new.client, new.plaintext)
+
+    def do_keys(self, client_id: str, json: bool, **_: Any) -> None:
+        client = self._client(client_id)
+        keys = [describe_key(k) for k in client.keys.all()]
+        if json:
+            self.emit_json({"client_id": client_id, "jwks_uri": client.jwks_uri or None, "keys": keys})
+            return
+        if client.jwks_uri:
+            self.stdout.write(f"keys are fetched from {client.jwks_uri}")
+        for k in keys:
+            self.stdout.write(
+                f"{k['kid']}  {k['kty']:<3}  {k['state']:<7}  added {k['created_at']} by {k['created_by']}"
+                f"  last used {k['last_used_at'] or 'never'}"
+            )
+
+    def do_key(self, key_action: str, client_id: str, **options: Any) -> None:
+        client = self._client(client_id)
+        if key_action == "add":
+            added = client_key_add(client=client, keys=read_jwks(options["jwks"]), actor=Actor.cli())
+            if options["json"]:
+                self.emit_json({"client_id": client_id, "keys": [describe_key(k) for k in added]})
+                return
+            self.stdout.write(f"added key(s) {', '.join(k.kid for k in added)} to {client_id}")
+            return
+        key = client_key_retire(client=client, kid=options["kid"], actor=Actor.cli())
+        self.stdout.write(f"retired key {key.kid} of {client_id}; the tokens it minted are revoked")
 
     def do_update(self, client_id: str, **options: Any) -> None:
         fields = {k: options[k] for k in ("name", "owner", "contact", "description") if options[k] is not None}
@@ -233,7 +388,9 @@ class Command(SubcommandCommand):
         self.stdout.write(f"enabled {client_id}")
 
     def do_list(self, json: bool, **_: Any) -> None:
-        clients = Client.objects.select_related("resource_server").prefetch_related("scopes", "secrets")
+        clients = Client.objects.select_related("resource_server", "trust").prefetch_related(
+            "scopes", "secrets", "keys"
+        )
         if json:
             self.emit_json({"clients": [describe(c) for c in clients]})
             return
@@ -249,7 +406,7 @@ class Command(SubcommandCommand):
         if json:
             self.emit_json(data)
             return
-        shown = {key: _word(value) for key, value in data.items() if key != "secrets"}
+        shown = {key: _word(value) for key, value in data.items() if key not in ("secrets", "keys")}
         width = max(len(key) for key in shown) + 1
         for key, value in shown.items():
             self.stdout.write(f"{key + ':':<{width}} {value}")
@@ -269,6 +426,22 @@ class Command(SubcommandCommand):
             )
         for line in table(rows):
             self.stdout.write("  " + line)
+        if data["keys"]:
+            self.stdout.write("keys:")
+            rows = [["KID", "TYPE", "STATE", "CREATED", "BY", "LAST USED"]]
+            for k in data["keys"]:
+                rows.append(
+                    [
+                        k["kid"],
+                        k["kty"],
+                        k["state"],
+                        k["created_at"],
+                        k["created_by"] or "-",
+                        k["last_used_at"] or "never",
+                    ]
+                )
+            for line in table(rows):
+                self.stdout.write("  " + line)
 
     def do_tokens(self, client_id: str, json: bool, **_: Any) -> None:
         client = self._client(client_id)
@@ -279,10 +452,17 @@ class Command(SubcommandCommand):
         if not tokens:
             self.stdout.write(f"{client_id} has no live tokens")
             return
-        rows = [["ID", "ISSUED", "EXPIRES", "SECRET", "ADDRESS", "SCOPES"]]
+        rows = [["ID", "ISSUED", "EXPIRES", "SECRET", "ADDRESS", "SCOPES"]]  # SECRET: tokens.usage.minted_by
         for t in tokens:
             rows.append(
-                [str(t["id"]), t["issued_at"], t["expires_at"], t["secret"], t["address"] or "-", " ".join(t["scopes"])]
+                [
+                    str(t["id"]),
+                    t["issued_at"],
+                    t["expires_at"],
+                    t["minted_by"],
+                    t["address"] or "-",
+                    " ".join(t["scopes"]),
+                ]
             )
         for line in table(rows):
             self.stdout.write(line)

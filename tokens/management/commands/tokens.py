@@ -53,6 +53,7 @@ class Command(SubcommandCommand):
     def _purge(self, batch_size: int) -> None:
         total = AccessToken.objects.purge(now=timezone.now(), batch_size=batch_size)
         self.stdout.write(f"purged {total} tokens")
+        self.stdout.write(f"purged {AccessToken.objects.purge_used_assertions(now=timezone.now())} used assertion ids")
         self.stdout.write(f"purged {throttle.purge()} failure counters")
 
     def do_revoke(self, token_id: int, **_: Any) -> None:
