@@ -442,8 +442,8 @@ class TokenSerializer(serializers.Serializer):
             "scopes": token.scope.split(),
             "issued_at": when.to_representation(datetime.fromtimestamp(token.issued_at, tz=UTC)),
             "expires_at": when.to_representation(datetime.fromtimestamp(token.expires_at, tz=UTC)),
-            "secret": token.secret.hint if token.secret_id is not None else None,
-            "key": token.key.kid if token.key_id is not None else None,
+            "secret": token.secret.hint if token.secret is not None else None,
+            "key": token.key.kid if token.key is not None else None,
             "minted_by": minted_by(token),
             "address": token.address,
         }

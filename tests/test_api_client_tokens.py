@@ -27,6 +27,8 @@ def test_lists_live_tokens_without_the_tokens(api, oauth):
             "issued_at": body["results"][0]["issued_at"],
             "expires_at": body["results"][0]["expires_at"],
             "secret": target.secrets.get().hint,
+            "key": None,
+            "minted_by": target.secrets.get().hint,
             "address": "127.0.0.1",
         }
     ]

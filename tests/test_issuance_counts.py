@@ -87,9 +87,9 @@ def test_purge_every_runs_again_until_stopped_and_stops_quietly():
     with mock.patch("tokens.management.commands.tokens.time.sleep", side_effect=[None, KeyboardInterrupt]) as sleep:
         call_command("tokens", "purge", "--every", "300", stdout=out)
     assert [c.args for c in sleep.call_args_list] == [(300,), (300,)]
-    assert (
-        out.getvalue()
-        == "purged 1 tokens\npurged 0 failure counters\npurged 0 tokens\npurged 0 failure counters\nstopped\n"
+    assert out.getvalue() == (
+        "purged 1 tokens\npurged 0 used assertion ids\npurged 0 failure counters\n"
+        "purged 0 tokens\npurged 0 used assertion ids\npurged 0 failure counters\nstopped\n"
     )
 
 
@@ -129,6 +129,7 @@ def test_purge_every_stops_on_sigterm_without_a_traceback(tmp_path):
     )
     assert proc.stdout is not None
     assert proc.stdout.readline() == "purged 0 tokens\n"  # blocks until the first run is done: no sleeping here
+    assert proc.stdout.readline() == "purged 0 used assertion ids\n"
     assert proc.stdout.readline() == "purged 0 failure counters\n"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)

@@ -34,7 +34,7 @@ def test_client_tokens_lists_live_tokens_with_id_scopes_times_secret_and_address
     assert [t["scopes"] for t in data["tokens"]] == [["read", "write"], ["read"]]  # newest first, live only
     hint = client.secrets.get().hint
     for token in data["tokens"]:
-        assert set(token) == {"id", "scopes", "issued_at", "expires_at", "secret", "address"}
+        assert set(token) == {"id", "scopes", "issued_at", "expires_at", "secret", "key", "minted_by", "address"}
         assert (token["secret"], token["address"]) == (hint, "127.0.0.1")
     row = AccessToken.objects.get(pk=data["tokens"][1]["id"])
     assert row.scope == "read"

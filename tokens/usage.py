@@ -50,9 +50,9 @@ def live_tokens(client: Client, now: datetime) -> QuerySet[AccessToken]:
 def minted_by(token: AccessToken) -> str:
     """What minted a token, as staff see it: the secret's hint, `key:KID` (private_key_jwt with a registered key),
     `jwks_uri` (a key published at the client's jwks_uri) or `federated` (a trusted issuer's token)."""
-    if token.secret_id is not None:
+    if token.secret is not None:
         return token.secret.hint
-    if token.key_id is not None:
+    if token.key is not None:
         return f"key:{token.key.kid}"
     return "federated" if token.client.auth_method == Client.AuthMethod.FEDERATED else "jwks_uri"
 
@@ -67,8 +67,8 @@ def describe_token(token: AccessToken) -> dict[str, Any]:
         "scopes": token.scope.split(),
         "issued_at": _iso(token.issued_at),
         "expires_at": _iso(token.expires_at),
-        "secret": token.secret.hint if token.secret_id is not None else None,
-        "key": token.key.kid if token.key_id is not None else None,
+        "secret": token.secret.hint if token.secret is not None else None,
+        "key": token.key.kid if token.key is not None else None,
         "minted_by": minted_by(token),
         "address": token.address,
     }

@@ -1,4 +1,5 @@
-"""Shared bits of the `scope`, `client` and `tokens` commands: typed options, JSON output, one-line errors.
+"""Shared bits of the `scope`, `client`, `trust` and `tokens` commands: typed options, JSON output, one-line
+errors, JWKS files.
 
 No input ends in a traceback: an option's value is checked by its argparse type (so the error names the option,
 `argument --grace: the grace period can be at most 30 days`), and what the services refuse becomes a CommandError
@@ -8,14 +9,17 @@ naming the option the refused field came from.
 import argparse
 import json
 import re
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DataError
 
+from clients import jwks
 from clients.models import validate_grace
 
 
@@ -93,6 +97,21 @@ def _one_line_error(parser: Any) -> Callable[[str], NoReturn]:
         raise CommandError(reword(message))
 
     return error
+
+
+def read_jwks(path: str) -> list[jwks.PublicKey]:
+    """The validated public keys of a JWKS file (`-` reads stdin); a one-line CommandError otherwise."""
+    try:
+        if path == "-":
+            raw = sys.stdin.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
+        return jwks.parse_jwks(raw)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+    except jwks.JWKSError as error:
+        raise CommandError(f"{path}: {error}") from None
 
 
 def grace(value: str) -> timedelta:

@@ -5,8 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from clients import jwks
-from clients.management.commands._cli import SubcommandCommand
-from clients.management.commands.client import read_jwks
+from clients.management.commands._cli import SubcommandCommand, read_jwks
 from clients.models import Trust
 from clients.services import Actor, trust_create, trust_keys, trust_set_active
 

@@ -5,17 +5,15 @@ It lives in `tokens` (above the registry) because it also reports what tokens te
 a client's live tokens.
 """
 
-import sys
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from clients import credentials, jwks
+from clients import credentials
 from clients.limits import MAX_TOKEN_TTL
-from clients.management.commands._cli import SubcommandCommand, grace, whole
+from clients.management.commands._cli import SubcommandCommand, grace, read_jwks, whole
 from clients.management.commands.resource import find as find_resource
 from clients.models import AuditEvent, Client, ClientKey, Trust
 from clients.services import (
@@ -36,21 +34,6 @@ from tokens.usage import describe_token, live_tokens, secret_usage
 
 def _iso(moment: Any) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def read_jwks(path: str) -> list[jwks.PublicKey]:
-    """The validated public keys of a JWKS file (`-` reads stdin); a one-line CommandError otherwise."""
-    try:
-        if path == "-":
-            raw = sys.stdin.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
-        else:
-            with open(path, "rb") as handle:
-                raw = handle.read(settings.GATEHOUSE_JWKS_MAX_BYTES + 1)
-        return jwks.parse_jwks(raw)
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror}") from None
-    except jwks.JWKSError as error:
-        raise CommandError(f"{path}: {error}") from None
 
 
 def credential_from(options: dict[str, Any]) -> Credential:
