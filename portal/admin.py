@@ -42,6 +42,7 @@ from portal.forms import (
     KeysAddForm,
     OnceGuard,
     RotateForm,
+    SwitchAuthForm,
     TrustForm,
     group_scope_choices,
     introspects_for_field,
@@ -286,6 +287,7 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                 wrap(self.revoke_token_view),
                 name="clients_client_revoke_token",
             ),
+            path("<path:object_id>/switch-auth/", wrap(self.switch_auth_view), name="clients_client_switch_auth"),
             path("<path:object_id>/keys/add/", wrap(self.keys_add_view), name="clients_client_keys_add"),
             path(
                 "<path:object_id>/keys/<int:key_id>/retire/",
@@ -540,6 +542,62 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
                     revoke_tokens=form.cleaned_data["revoke_tokens"], live_tokens=self._live_tokens(client, now),
                 )  # fmt: skip
         return self._page(request, "rotate.html", "Rotate secret", client=client, form=form, once=guard.issue())
+
+    @method_decorator(sensitive_post_parameters())
+    def switch_auth_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Choose how the client authenticates from now on, confirm the consequence, then (for a secret) see it once.
+
+        Every rule is client_switch_auth's: the page only gathers the choice and shows what the service refuses.
+        """
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        if refused := self._refused(request, client):
+            return refused
+        if prompt := sudo_prompt(request):
+            return prompt
+        guard = OnceGuard(request)
+        form = SwitchAuthForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST":
+            nonce = request.POST.get("once", "")
+            if done := self._already_done(request, guard, nonce):
+                return done
+            if guard.state(nonce) == "unknown":
+                form.add_error(None, "This form has expired. Choose the way of authenticating again.")
+            elif form.is_valid() and request.POST.get("confirmed") == "yes":
+                try:
+                    new = services.client_switch_auth(
+                        client=client, credential=form.credential(), actor=staff_actor(request)
+                    )
+                except services.ScopeNotHeld as refusal:
+                    return self._refusal(request, client, refusal)
+                except ValidationError as invalid:
+                    for message in invalid.messages:
+                        form.add_error(None, message)
+                else:
+                    guard.spend(nonce, client)
+                    if new.plaintext is None:
+                        self.message_user(
+                            request,
+                            f"{client.name} now authenticates by {new.client.auth_method}; its live tokens ended "
+                            "and its previous secrets and keys are retired.",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(self._change_url(client))
+                    return self._secret_once(request, new, "Authentication switched")
+            elif form.is_valid():
+                now = timezone.now()
+                credential = form.credential()
+                return self._page(
+                    request, "switch_auth_confirm.html", "Confirm the switch", client=client, form=form, once=nonce,
+                    new_method=credential.auth_method, credential=credential,
+                    secrets=list(client.valid_secrets(now).filter(retired_at__isnull=True)),
+                    keys=list(client.keys.filter(retired_at__isnull=True)),
+                    live_tokens=self._live_tokens(client, now),
+                )  # fmt: skip
+        return self._page(
+            request, "switch_auth.html", "Switch authentication", client=client, form=form, once=guard.issue()
+        )
 
     def retire_view(self, request: HttpRequest, object_id: str, secret_id: int) -> HttpResponse:
         """End one secret now, e.g. a leaked one, without touching the others."""

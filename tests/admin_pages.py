@@ -49,3 +49,13 @@ def rotate(http, client, grace: str = "3600", **form):
     """Rotate through the admin's two steps (choose, confirm); returns the response to the confirming POST."""
     data = {"grace": grace, "once": once_nonce(http, rotate_url(client)), "confirmed": "yes", **form}
     return http.post(rotate_url(client), data)
+
+
+def switch_url(client) -> str:
+    return reverse("admin:clients_client_switch_auth", args=[client.pk])
+
+
+def switch_auth(http, client, authentication: str = "generated", **form):
+    """Switch through the admin's two steps (choose, confirm); returns the response to the confirming POST."""
+    data = {"authentication": authentication, "once": once_nonce(http, switch_url(client)), "confirmed": "yes"}
+    return http.post(switch_url(client), {**data, **form})
