@@ -161,7 +161,7 @@ def editor_http(db) -> HttpClient:
 
 
 @pytest.mark.parametrize("who", ["editor_http", "auditor_http"])
-def test_staff_without_the_rotate_permission_are_refused(request, who):
+def test_staff_without_the_rotate_permission_are_refused(db, request, who):  # db: pytest-django orders by it
     http = request.getfixturevalue(who)
     client = ClientFactory()
     assert http.get(switch_url(client)).status_code == 403
