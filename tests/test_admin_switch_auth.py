@@ -198,3 +198,17 @@ def test_switching_needs_the_csrf_token(operator):
     client = ClientFactory()
     assert http.post(switch_url(client), {"authentication": "generated", "confirmed": "yes"}).status_code == 403
     assert not AuditEvent.objects.exists()
+
+
+def test_the_confirmation_names_the_keys_and_the_binding_that_end(operator_http):
+    keyed = KeyClientFactory()
+    data = {"authentication": "generated", "once": once_nonce(operator_http, switch_url(keyed))}
+    page = page_text(operator_http.post(switch_url(keyed), data))
+    assert '<li data-kid="ec-1">' in page and "assertions it signs are refused at once" in page
+    bound = FederatedClientFactory()
+    data = {"authentication": "jwks_uri", "jwks_uri": "https://keys.example.com/jwks.json"}
+    page = page_text(
+        operator_http.post(switch_url(bound), {**data, "once": once_nonce(operator_http, switch_url(bound))})
+    )
+    assert f"The binding to trust {bound.trust.name}" in page.replace("<code>", "").replace("</code>", "")
+    assert "the keys at <code>https://keys.example.com/jwks.json</code>" in page
