@@ -407,6 +407,14 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     def _change_url(self, client: Client) -> str:
         return reverse("admin:clients_client_change", args=[client.pk])
 
+    def _credential_client(self, request: HttpRequest, object_id: str) -> Client | HttpResponse:
+        """The client a credential action (rotate, retire, switch, keys) is for, or the answer refusing it: such
+        actions need the rotate permission, and the grant rule must let this user manage the client."""
+        if not self.has_rotate_permission(request):
+            raise PermissionDenied
+        client = self._client(request, object_id)
+        return self._refused(request, client) or client
+
     def _refused(self, request: HttpRequest, client: Client) -> HttpResponse | None:
         """Back to the client's page with the reason, if the grant rule keeps this user from managing it."""
         try:
@@ -501,11 +509,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
     @method_decorator(sensitive_post_parameters())
     def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Choose a grace period, confirm, then see the new secret once."""
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        client = self._client(request, object_id)
-        if refused := self._refused(request, client):
-            return refused
+        client = self._credential_client(request, object_id)
+        if isinstance(client, HttpResponse):
+            return client
         if prompt := sudo_prompt(request):
             return prompt
         guard = OnceGuard(request)
@@ -549,11 +555,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
         Every rule is client_switch_auth's: the page only gathers the choice and shows what the service refuses.
         """
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        client = self._client(request, object_id)
-        if refused := self._refused(request, client):
-            return refused
+        client = self._credential_client(request, object_id)
+        if isinstance(client, HttpResponse):
+            return client
         if prompt := sudo_prompt(request):
             return prompt
         guard = OnceGuard(request)
@@ -601,11 +605,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     def retire_view(self, request: HttpRequest, object_id: str, secret_id: int) -> HttpResponse:
         """End one secret now, e.g. a leaked one, without touching the others."""
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        client = self._client(request, object_id)
-        if refused := self._refused(request, client):
-            return refused
+        client = self._credential_client(request, object_id)
+        if isinstance(client, HttpResponse):
+            return client
         secret = get_object_or_404(ClientSecret, pk=secret_id, client=client)
         if prompt := sudo_prompt(request):
             return prompt
@@ -653,11 +655,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     def keys_add_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Paste more public keys for a private_key_jwt client (rotation: add, move the workload, retire)."""
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        client = self._client(request, object_id)
-        if refused := self._refused(request, client):
-            return refused
+        client = self._credential_client(request, object_id)
+        if isinstance(client, HttpResponse):
+            return client
         if prompt := sudo_prompt(request):
             return prompt
         form = KeysAddForm(request.POST if request.method == "POST" else None)
@@ -678,11 +678,9 @@ class ClientAdmin(AuditTrailHistoryMixin, TitledListMixin, admin.ModelAdmin):
 
     def key_retire_view(self, request: HttpRequest, object_id: str, key_id: int) -> HttpResponse:
         """Retire one key now (e.g. a leaked private key): its assertions are refused and its tokens end."""
-        if not self.has_rotate_permission(request):
-            raise PermissionDenied
-        client = self._client(request, object_id)
-        if refused := self._refused(request, client):
-            return refused
+        client = self._credential_client(request, object_id)
+        if isinstance(client, HttpResponse):
+            return client
         key = get_object_or_404(ClientKey, pk=key_id, client=client, retired_at__isnull=True)
         if prompt := sudo_prompt(request):
             return prompt
