@@ -278,3 +278,13 @@ def _partitions(url: str) -> list[partitions.Partition]:
             else partitions.Partition(name, *map(partitions._bound, match.groups()))
         )
     return found
+
+
+@pytest.mark.django_db
+def test_metrics_say_how_far_ahead_the_day_partitions_reach(client, settings):
+    settings.GATEHOUSE_METRICS_TOKEN = ""
+    body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    (line,) = [x for x in body.splitlines() if x.startswith("gatehouse_token_partitions_ahead_seconds ")]
+    ahead = float(line.split()[1])
+    assert partitions.covered_until() - time.time() - 5 < ahead <= partitions.covered_until() - time.time() + 5
+    assert ahead > partitions.AHEAD_DAYS * DAY - DAY

@@ -138,6 +138,11 @@ def ensure(epoch: int, *, ahead: int = AHEAD_DAYS) -> list[str]:
     return created
 
 
+def covered_until() -> int:
+    """The end of the last day partition (Unix seconds); 0 if there is none."""
+    return max((p.high for p in partitions() if not p.is_default and p.high is not None), default=0)
+
+
 def expired(epoch: int) -> list[Partition]:
     """Partitions whose every token expired at or before `epoch` (their upper bound is not after it)."""
     return [p for p in partitions() if not p.is_default and p.high is not None and p.high <= epoch]
