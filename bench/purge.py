@@ -112,7 +112,9 @@ def main() -> None:
                 time.sleep(0.25)
         case = (base + "/oauth/token", "grant_type=client_credentials", basic(cred))
         wrk(*case, seconds=3, conns=args.conns)  # warm up
-        print(f"# {args.tokens:,} expired tokens, {args.workers} gunicorn workers, {args.conns} connections, {args.window}s windows")
+        print(
+            f"# {args.tokens:,} expired tokens, {args.workers} gunicorn workers, {args.conns} connections, {args.window}s windows"
+        )
         today = int(time.time()) // DAY * DAY
         ratios: dict[str, list[float]] = {"drop": [], "delete": []}
         for round_ in range(args.rounds):
