@@ -499,10 +499,16 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk, key_pk)
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
-        """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
-        return self.filter(digest=credentials.digest(token), client_id=client_pk, revoked_at__isnull=True).update(
-            revoked_at=int(now.timestamp())
-        )
+        """Revoke one of the client's own unexpired tokens; another client's or an unknown token is left alone. The
+        expiry bounds (LIVE_TOKEN_SQL's) keep PostgreSQL to the partitions that can hold it."""
+        epoch, horizon = live_params(now)
+        return self.filter(
+            digest=credentials.digest(token),
+            client_id=client_pk,
+            revoked_at__isnull=True,
+            expires_at__gt=epoch,
+            expires_at__lte=horizon,
+        ).update(revoked_at=epoch)
 
     def purge(self, *, now: datetime, batch_size: int = 5000, fold_duty: float = partitions.FOLD_DUTY) -> int:
         """Remove expired and revoked tokens; returns how many. Every token removed is folded first (`fold`), in
