@@ -40,7 +40,7 @@ DAY = 86400
 # A token read by an instance whose clock is behind the issuing one's by up to this much is still found: lookups
 # bound `expires_at` by now + MAX_TOKEN_TTL + CLOCK_SKEW.
 CLOCK_SKEW = 3600
-AHEAD_DAYS = 3  # day partitions kept ready beyond the last one a token issued now can need
+AHEAD_DAYS = 1  # day partitions kept ready beyond the last one a token issued now can need (few: see decisions)
 LOCK_TIMEOUT_MS = 200  # waiting this long for the parent's lock to detach or create a partition, then retrying
 DETACH_ATTEMPTS = 5
 # The fold reads a dropped partition in chunks of this many ids and rests between chunks, so that it takes at most

@@ -24,7 +24,7 @@ PARENT = "tokens_accesstoken"
 LEGACY = "tokens_accesstoken_legacy"
 DAY = 86400
 SKEW = 3600  # tokens.partitions.CLOCK_SKEW, as it was when this migration was written
-AHEAD = 3
+AHEAD = 1
 
 
 def _rows(cursor, sql, params=()):
