@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup serve test lint bench bench-scale
+.PHONY: setup serve test lint bench bench-scale bench-purge
 
 setup: $(VENV)/.installed
 
@@ -37,3 +37,6 @@ bench: setup  ## side by side with vanilla django-oauth-toolkit and the bare-Dja
 
 bench-scale: setup  ## 1M live + 1M expired tokens, purge under load, worker memory (needs wrk, PostgreSQL)
 	$(PY) bench/scale.py $(BENCH_ARGS)
+
+bench-purge: setup  ## 1M expired tokens: partition drop vs row-by-row delete while tokens are issued (needs wrk, PostgreSQL)
+	$(PY) bench/purge.py $(BENCH_ARGS)

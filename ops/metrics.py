@@ -98,17 +98,28 @@ def failure_reason(outcome: Outcome) -> str:
 
 
 class LiveTokens:
-    """`gatehouse_live_tokens`: tokens neither expired nor revoked, counted when Prometheus scrapes."""
+    """`gatehouse_live_tokens`: tokens neither expired nor revoked, counted when Prometheus scrapes; on PostgreSQL
+    also `gatehouse_token_partitions_ahead_seconds`, how far ahead the token table's day partitions reach (below a
+    day: `tokens purge` has not run for days and new tokens are going to the default partition)."""
 
     def collect(self):  # type: ignore[no-untyped-def]
+        from tokens import partitions
         from tokens.models import AccessToken
 
         family = GaugeMetricFamily("gatehouse_live_tokens", "Access tokens neither expired nor revoked.")
+        now = timezone.now()
         try:
-            family.add_metric([], AccessToken.objects.live(timezone.now()).count())
+            family.add_metric([], AccessToken.objects.live(now).count())
+            ahead = partitions.covered_until() if partitions.is_partitioned() else None
         except DatabaseError:
             return
         yield family
+        if ahead is not None:
+            yield GaugeMetricFamily(
+                "gatehouse_token_partitions_ahead_seconds",
+                "Seconds from now to the end of the token table's last day partition (run tokens purge to extend).",
+                value=ahead - int(now.timestamp()),
+            )
 
 
 _live_registry = CollectorRegistry()

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Max, Q
 
 from clients import credentials
 from clients.models import VALID_SECRET_SQL, Client, ClientKey, ClientSecret
+from tokens import partitions
 from tokens.assertions import AssertionRefused, VerifiedAssertion
 
 # Granting: the client's scopes with the resource server each belongs to (NULL: a global scope), each marked
@@ -97,8 +98,11 @@ GLOBAL = "*"  # the resource server of a global scope, in AccessToken.scope_reso
 # `AccessTokenManager.live()` is the same rule for the ORM; tests/test_live_tokens.py holds the two together.
 # A token minted by a private_key_jwt assertion has a key and no secret, a federated one neither: the credential
 # joins are LEFT JOINs, and a missing credential row reads as "not retired".
+# The two parameters are now and `tokens.partitions.horizon(now)` (`live_params`): no live token expires after the
+# horizon, and bounding the expiry on both sides lets PostgreSQL prune the partitioned table to the one or two
+# day partitions that can hold a live token (tokens/partitions.py).
 LIVE_TOKEN_SQL = (
-    "t.revoked_at IS NULL AND t.expires_at > %s AND tc.is_active AND t.generation = tc.generation"
+    "t.revoked_at IS NULL AND t.expires_at > %s AND t.expires_at <= %s AND tc.is_active AND t.generation = tc.generation"
     " AND ts.retired_at IS NULL AND tk.retired_at IS NULL"
 )
 _LIVE_TOKEN_JOINS = (
@@ -214,6 +218,12 @@ class Introspection:
     caller_authenticated: bool
     caller_may_introspect: bool = False
     token: TokenInfo | None = None
+
+
+def live_params(now: datetime) -> list[int]:
+    """LIVE_TOKEN_SQL's parameters for `now`."""
+    epoch = int(now.timestamp())
+    return [epoch, partitions.horizon(epoch)]
 
 
 def _names(prefix: str, count: int) -> str:
@@ -458,7 +468,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         """Introspection for a caller already authenticated by assertion (its jti recorded): one SELECT, the same
         audience rule as `introspect`."""
         with connection.cursor() as cursor:
-            cursor.execute(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), int(now.timestamp()), caller_pk])
+            cursor.execute(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), *live_params(now), caller_pk])
             return _introspection(cursor.fetchone())
 
     def introspect(self, *, caller_id: str, caller_secret: str, token: str, now: datetime) -> Introspection:
@@ -467,7 +477,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             return Introspection(caller_authenticated=False)
         params: list[Any] = [
             credentials.digest(token),
-            int(now.timestamp()),
+            *live_params(now),
             credentials.digest(caller_secret),
             caller_id,
             connection.ops.adapt_datetimefield_value(now),
@@ -481,7 +491,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         if not credentials.is_well_formed(token, credentials.ACCESS_TOKEN_PREFIX):
             return None
         with connection.cursor() as cursor:
-            cursor.execute(_BEARER_SQL, [credentials.digest(token), int(now.timestamp())])
+            cursor.execute(_BEARER_SQL, [credentials.digest(token), *live_params(now)])
             row = cursor.fetchone()
         if row is None:
             return None
@@ -489,49 +499,74 @@ class AccessTokenManager(models.Manager["AccessToken"]):
         return Bearer(client_pk, client_id, frozenset(scope.split()), generation, secret_pk, key_pk)
 
     def revoke(self, *, client_pk: int, token: str, now: datetime) -> int:
-        """Revoke one of the client's own live tokens; another client's or an unknown token is left alone."""
-        return self.filter(digest=credentials.digest(token), client_id=client_pk, revoked_at__isnull=True).update(
-            revoked_at=int(now.timestamp())
-        )
+        """Revoke one of the client's own unexpired tokens; another client's or an unknown token is left alone. The
+        expiry bounds (LIVE_TOKEN_SQL's) keep PostgreSQL to the partitions that can hold it."""
+        epoch, horizon = live_params(now)
+        return self.filter(
+            digest=credentials.digest(token),
+            client_id=client_pk,
+            revoked_at__isnull=True,
+            expires_at__gt=epoch,
+            expires_at__lte=horizon,
+        ).update(revoked_at=epoch)
 
-    def purge(self, *, now: datetime, batch_size: int = 5000) -> int:
-        """Delete expired and revoked tokens in short transactions of `batch_size` rows each.
+    def purge(self, *, now: datetime, batch_size: int = 5000, fold_duty: float = partitions.FOLD_DUTY) -> int:
+        """Remove expired and revoked tokens; returns how many. Every token removed is folded first (`fold`), in
+        the transaction that removes it, so "last used" and the issuance counts are the same before and after.
 
-        Each batch is folded first (`fold`), in the same transaction as its delete, so "last used" and the
-        issuance counts are the same before and after a purge.
+        On PostgreSQL the table is partitioned by expiry (tokens/partitions.py): the day partitions ahead are
+        created, each partition whose every token has expired is folded and dropped whole, and what is left to
+        delete row by row (in transactions of `batch_size` rows) is revoked tokens and any expired token that landed
+        in the default partition. `fold_duty` paces the reading of a partition (1: as fast as it goes). On SQLite
+        every expired or revoked token is deleted row by row.
         """
         epoch = int(now.timestamp())
-        dead = Q(expires_at__lte=epoch) | Q(revoked_at__isnull=False)
         total = 0
-        while True:
-            with transaction.atomic():
-                ids = list(self.filter(dead).values_list("id", flat=True)[:batch_size])
-                if not ids:
-                    return total
-                batch = self.filter(id__in=ids)
-                self.fold(batch)
-                batch.delete()
-            total += len(ids)
+        partitioned = partitions.is_partitioned()
+        if partitioned:
+            partitions.ensure(epoch)
+            for partition in partitions.expired(epoch):
+                total += partitions.drop(partition, self.fold_counts, duty=fold_duty) or 0
+        dead = Q(revoked_at__isnull=False) if partitioned else Q(expires_at__lte=epoch) | Q(revoked_at__isnull=False)
+        sources = [lambda n: list(self.filter(dead).values_list("id", flat=True)[:n])]
+        if partitioned:
+            sources.append(lambda n: partitions.default_expired_ids(epoch, n))
+        for dead_ids in sources:
+            while True:
+                with transaction.atomic():
+                    ids = dead_ids(batch_size)
+                    if not ids:
+                        break
+                    batch = self.filter(id__in=ids)
+                    self.fold(batch)
+                    batch.delete()
+                total += len(ids)
+        return total
 
     def fold(self, tokens: models.QuerySet[AccessToken]) -> None:
-        """Remember what `tokens` (about to be deleted) tell about use: each secret's and each key's `last_used_at`
-        takes their newest issue time, and their issues are added to the hourly `IssuanceCount`s: per secret, and
-        per client for tokens minted without a secret (private_key_jwt, federated).
-
-        The one thing every way of deleting tokens calls first, inside the deleting transaction (the batched purge
-        today; dropping a whole partition later): a token is counted in its row or in a counter, never both.
-        """
+        """Remember what `tokens` (about to be deleted) tell about use (`fold_counts`), read in one scan."""
         hours = (
             tokens.order_by()
             .annotate(hour=F("issued_at") - F("issued_at") % HOUR)
             .values_list("client_id", "secret_id", "key_id", "hour")
             .annotate(n=Count("id"), last=Max("issued_at"))
         )
+        self.fold_counts(list(hours))
+
+    def fold_counts(self, counts: partitions.Counts) -> None:
+        """Remember what tokens about to be deleted tell about use, given as (client, secret, key, hour, how many,
+        newest issue time) rows: each secret's and each key's `last_used_at` takes their newest issue time, and
+        their issues are added to the hourly `IssuanceCount`s: per secret, and per client for tokens minted without
+        a secret (private_key_jwt, federated).
+
+        The one thing every way of removing tokens calls first, inside the removing transaction (a batch of the
+        row-by-row purge, a dropped partition): a token is counted in its row or in a counter, never both.
+        """
         by_secret: list[tuple[int, int, int, int]] = []
         by_client: list[tuple[int, int, int]] = []
         secret_use: dict[int, int] = {}
         key_use: dict[int, int] = {}
-        for client_pk, secret_pk, key_pk, hour, n, last in hours:  # one scan of the batch for all of it
+        for client_pk, secret_pk, key_pk, hour, n, last in counts:
             if secret_pk is not None:
                 by_secret.append((client_pk, secret_pk, hour, n))
                 secret_use[secret_pk] = max(last, secret_use.get(secret_pk, last))
@@ -558,9 +593,11 @@ class AccessTokenManager(models.Manager["AccessToken"]):
 
     def live(self, now: datetime) -> models.QuerySet[AccessToken]:
         """Tokens live at `now`: LIVE_TOKEN_SQL for the ORM (counts, the revoking UPDATEs)."""
+        epoch, horizon = live_params(now)
         return self.filter(
             revoked_at__isnull=True,
-            expires_at__gt=int(now.timestamp()),
+            expires_at__gt=epoch,
+            expires_at__lte=horizon,
             client__is_active=True,
             generation=F("client__generation"),
             secret__retired_at__isnull=True,
@@ -596,8 +633,10 @@ class AccessToken(models.Model):
     objects = AccessTokenManager()
 
     class Meta:
+        # No index on expires_at alone: a lookup by digest must always take the digest index (on PostgreSQL, the
+        # partitions' (digest, expires_at)); with an expiry index beside it, a generic plan made while a partition
+        # had no statistics scanned every live token of the day (docs/decisions.md). Expiry is the partition key.
         indexes = [
-            models.Index(fields=["expires_at"], name="token_expiry"),
             models.Index(fields=["secret", "issued_at"], name="token_secret_issued"),
             models.Index(fields=["revoked_at"], name="token_revoked", condition=Q(revoked_at__isnull=False)),
             models.Index(fields=["key", "issued_at"], name="token_key_issued", condition=Q(key__isnull=False)),
