@@ -6,10 +6,12 @@ keeps requesting tokens:
   drop    in a day partition that has ended: folded into the issuance counters and dropped whole
   delete  in the default partition: deleted in batches of 5,000 rows, each folded first (the only way before the
           table was partitioned, and what SQLite still does)
-Token req/s is measured in windows of --window seconds: as many before the purge (the rate without purge) as it
-takes, then back to back until the purge process exits. Prints both rates, their ratio and the purge's duration.
+wrk keeps requesting tokens throughout and the server's /metrics counter of token requests is read every 0.2 s, so
+the rate is known over any interval: --baseline seconds before the purge (the rate without purge), the whole purge
+process (its Python start-up included, about 1.4 s of one core, which a `tokens purge --every` service pays once),
+and, for the drop, the drop itself (between its two log lines). Prints the rates and their ratios.
 
-    .venv/bin/python bench/purge.py [--tokens 1000000] [--rounds 1] [--window 2]
+    .venv/bin/python bench/purge.py [--tokens 1000000] [--rounds 1] [--baseline 10]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -40,31 +43,95 @@ def seed(db: str, client_pk: str, secret_pk: str, n: int, low: int) -> None:
     psql("checkpoint", db)
 
 
-def run_purge(env: dict, case: tuple, window: int, conns: int, baseline_windows: int) -> dict:
-    before = [wrk(*case, seconds=window, conns=conns)["rps"] for _ in range(baseline_windows)]
-    started = time.monotonic()
-    purge = subprocess.Popen([PY, "manage.py", "tokens", "purge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    during = []
-    while purge.poll() is None:
-        during.append(wrk(*case, seconds=window, conns=conns))
-    seconds = time.monotonic() - started
+class Issuance:
+    """Token requests served so far, read from the server's /metrics every `every` seconds while wrk keeps it busy:
+    the rate over any interval, independent of wrk's windows."""
+
+    def __init__(self, base: str, case: tuple, conns: int, every: float = 0.2) -> None:
+        self.base, self.case, self.conns, self.every = base, case, conns, every
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._load), threading.Thread(target=self._sample)]
+
+    def __enter__(self) -> Issuance:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _load(self) -> None:
+        while not self.stop.is_set():
+            wrk(*self.case, seconds=2, conns=self.conns)
+
+    def _sample(self) -> None:
+        while not self.stop.is_set():
+            body = urllib.request.urlopen(self.base + "/metrics", timeout=5).read().decode()
+            served = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines()
+                if line.startswith("gatehouse_token_requests_total")
+            )
+            self.samples.append((time.monotonic(), served))
+            time.sleep(self.every)
+
+    def rate(self, start: float, end: float) -> float:
+        def at(t: float) -> float:
+            before = max((s for s in self.samples if s[0] <= t), default=self.samples[0])
+            after = min((s for s in self.samples if s[0] >= t), default=self.samples[-1])
+            if after[0] == before[0]:
+                return before[1]
+            return before[1] + (after[1] - before[1]) * (t - before[0]) / (after[0] - before[0])
+
+        return (at(end) - at(start)) / (end - start)
+
+
+def run_purge(env: dict, base: str, case: tuple, conns: int, baseline: float) -> dict:
+    """Issuance for `baseline` seconds, then `tokens purge`; the rates without purge, over the whole purge process,
+    and over the drop itself (between the purge's "folding and dropping" and "dropped" log lines)."""
+    marks: dict[str, float] = {}
+    with Issuance(base, case, conns) as issuance:
+        time.sleep(2)  # wrk running
+        quiet = time.monotonic()
+        time.sleep(baseline)
+        started = time.monotonic()
+        purge = subprocess.Popen(
+            [PY, "manage.py", "tokens", "purge"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for line in purge.stderr or []:
+            if "folding and dropping" in line:
+                marks["drop_start"] = time.monotonic()
+            elif "dropped:" in line:
+                marks["drop_end"] = time.monotonic()
+        purge.wait()
+        ended = time.monotonic()
+        time.sleep(0.5)
     out = (purge.stdout.read() if purge.stdout else "").splitlines()
-    return {
-        "before": statistics.mean(before),
-        "during": statistics.mean(r["rps"] for r in during) if during else 0.0,
-        "windows": len(during),
-        "errors": int(sum(r["non2xx_or_errors"] for r in during)),
-        "seconds": seconds,
+    result = {
+        "before": issuance.rate(quiet, started),
+        "during": issuance.rate(started, ended),
+        "seconds": ended - started,
         "purged": out[0] if out else "",
     }
+    if "drop_end" in marks:
+        result["drop"] = issuance.rate(marks["drop_start"], marks["drop_end"])
+        result["drop_seconds"] = marks["drop_end"] - marks["drop_start"]
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--window", type=int, default=2)
-    parser.add_argument("--baseline-windows", type=int, default=4)
+    parser.add_argument("--baseline", type=float, default=10, help="seconds of issuance measured before each purge")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--conns", type=int, default=4)
     args = parser.parse_args()
@@ -112,11 +179,9 @@ def main() -> None:
                 time.sleep(0.25)
         case = (base + "/oauth/token", "grant_type=client_credentials", basic(cred))
         wrk(*case, seconds=3, conns=args.conns)  # warm up
-        print(
-            f"# {args.tokens:,} expired tokens, {args.workers} gunicorn workers, {args.conns} connections, {args.window}s windows"
-        )
+        print(f"# {args.tokens:,} expired tokens, {args.workers} gunicorn workers, {args.conns} connections")
         today = int(time.time()) // DAY * DAY
-        ratios: dict[str, list[float]] = {"drop": [], "delete": []}
+        ratios: dict[str, list[float]] = {"drop": [], "drop itself": [], "delete": []}
         for round_ in range(args.rounds):
             for mode in ("drop", "delete"):
                 # drop: a day partition that has ended; delete: a day no partition covers (the default partition)
@@ -131,17 +196,21 @@ def main() -> None:
                 started = time.monotonic()
                 seed(db, client_pk, secret_pk, args.tokens, low)
                 seeded = time.monotonic() - started
-                r = run_purge(env, case, args.window, args.conns, args.baseline_windows)
-                ratio = r["during"] / r["before"] if r["before"] else 0.0
+                r = run_purge(env, base, case, args.conns, args.baseline)
+                ratio = r["during"] / r["before"]
                 ratios[mode].append(ratio)
-                print(
-                    f"{mode:<7} seeded in {seeded:.0f}s; {r['purged']} in {r['seconds']:.1f}s; token req/s without purge "
-                    f"{r['before']:.1f}, during {r['during']:.1f} ({r['windows']} windows, errors {r['errors']}); "
-                    f"RATIO during/without={ratio:.2f}",
-                    flush=True,
+                line = (
+                    f"{mode:<7} seeded in {seeded:.0f}s; {r['purged']}; token req/s without purge {r['before']:.1f};"
+                    f" over the purge process ({r['seconds']:.1f}s) {r['during']:.1f}, RATIO={ratio:.2f}"
                 )
+                if "drop" in r:
+                    drop_ratio = r["drop"] / r["before"]
+                    ratios["drop itself"].append(drop_ratio)
+                    line += f"; over the drop itself ({r['drop_seconds']:.1f}s) {r['drop']:.1f}, RATIO={drop_ratio:.2f}"
+                print(line, flush=True)
         for mode, values in ratios.items():
-            print(f"RATIO {mode}: median during/without={statistics.median(values):.2f}")
+            if values:
+                print(f"RATIO {mode}: median during/without={statistics.median(values):.2f}")
     finally:
         if server:
             server.terminate()

@@ -179,6 +179,8 @@ def drop(partition: Partition, fold: Callable[[Counts], None], *, duty: float = 
     """Fold the partition's tokens into the counters, detach it and drop it, in one transaction; returns how many
     tokens it held, or None if the parent's lock could not be had (nothing changed; the next purge tries again)."""
     name = partition.name
+    started = time.monotonic()
+    logger.info("token partition %s: folding and dropping", name)
     with transaction.atomic(), connection.cursor() as cursor:
         rows = counts(name, duty=duty)
         fold(rows)
@@ -199,7 +201,9 @@ def drop(partition: Partition, fold: Callable[[Counts], None], *, duty: float = 
         # Foreign-key checks still deferred for rows of this transaction (only ever in tests) would refuse the drop.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'DROP TABLE "{name}"')
-    return sum(row[4] for row in rows)
+    total = sum(row[4] for row in rows)
+    logger.info("token partition %s dropped: %d tokens folded in %.1f s", name, total, time.monotonic() - started)
+    return total
 
 
 def default_expired_ids(epoch: int, limit: int) -> list[int]:
