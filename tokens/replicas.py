@@ -33,6 +33,7 @@ log = logging.getLogger("gatehouse.replicas")
 
 IN, JOINING, OUT = "in", "joining", "out"
 UNREACHABLE_RETRY = 5.0  # seconds before a process probes again a replica it could not reach
+_sleep = time.sleep  # the writer's lease (tests record it)
 
 READS = Counter(
     "gatehouse_replica_reads",
@@ -281,17 +282,14 @@ def wait_for_replicas() -> None:
         return
     deadline = time.monotonic() + settings.GATEHOUSE_REPLICA_WAIT_MS / 1000
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(_WRITER_SQL)
-            rows = cursor.fetchall()
+        lsn, names = _in_use()
     except DatabaseError as error:
         # Readers cannot refresh from a primary that is gone either, so they stop using replicas within the lease.
         log.warning("could not read the replicas' state after a write (%s)", type(error).__name__)
-        time.sleep(2 * _refresh_seconds())
+        _sleep(2 * _refresh_seconds())
         return
-    lsn = rows[0][0]
     known = {replica.name: replica for replica in _cache.replicas}
-    late = [name for _, name in rows if name is not None and not _applied(known.get(name), lsn, deadline)]
+    late = [name for name in names if not _applied(known.get(name), lsn, deadline)]
     if not late:
         return
     for name in late:
@@ -301,7 +299,15 @@ def wait_for_replicas() -> None:
             log.warning("could not take replica %s out (%s)", name, type(error).__name__)
         if name in known:
             known[name].state = OUT
-    time.sleep(2 * _refresh_seconds())
+    _sleep(2 * _refresh_seconds())
+
+
+def _in_use() -> tuple[str, list[str]]:
+    """The primary's WAL position now, and the replicas a reader may be using or about to use ("in", "joining")."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WRITER_SQL)
+        rows = cursor.fetchall()
+    return rows[0][0], [name for _, name in rows if name is not None]
 
 
 def _applied(replica: Replica | None, lsn: str, deadline: float) -> bool:
@@ -318,7 +324,7 @@ def _applied(replica: Replica | None, lsn: str, deadline: float) -> bool:
                 if time.monotonic() + delay > deadline:
                     return False
                 time.sleep(delay)
-                delay = min(delay * 1.5, 0.02)
+                delay = min(delay * 1.5, 0.01)
     except DatabaseError:
         connections[replica.alias].close()
         return False
