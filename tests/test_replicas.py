@@ -48,6 +48,7 @@ def needs_replica(test):
 
 
 REFRESH_MS, WAIT_MS = 50, 300
+APPLY_DELAY_MS = 30
 
 
 def reads(source: str) -> float:
@@ -293,6 +294,25 @@ def replica_sql(sql: str, url: str = REPLICA_URL) -> None:
         conn.execute(sql)
 
 
+@contextlib.contextmanager
+def apply_delay(ms: int = APPLY_DELAY_MS):
+    """The replica applies each commit `ms` late (recovery_min_apply_delay): on loopback it is otherwise so quick that
+    a missing wait or re-check would go unseen."""
+    replica_sql(f"ALTER SYSTEM SET recovery_min_apply_delay = '{ms}ms'")
+    replica_sql("SELECT pg_reload_conf()")
+    try:
+        yield
+    finally:
+        replica_sql("ALTER SYSTEM RESET recovery_min_apply_delay")
+        replica_sql("SELECT pg_reload_conf()")
+
+
+@pytest.fixture
+def delayed(replica):
+    with apply_delay():
+        yield replica
+
+
 def until_in_service(timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -329,7 +349,7 @@ def shared_state() -> str:
 
 
 @needs_replica
-def test_issue_then_introspect_is_active_at_once(replica):
+def test_issue_then_introspect_is_active_at_once(delayed):
     oauth = OAuthHttp()
     service = ClientFactory(scopes=["read"])
     caller = ClientFactory(can_introspect=True)
@@ -341,7 +361,7 @@ def test_issue_then_introspect_is_active_at_once(replica):
 
 
 @needs_replica
-def test_revoke_then_introspect_through_the_replica_is_inactive_at_once(replica):
+def test_revoke_then_introspect_through_the_replica_is_inactive_at_once(delayed):
     oauth = OAuthHttp()
     service = ClientFactory(scopes=["read"])
     caller = ClientFactory(can_introspect=True)
@@ -360,7 +380,7 @@ def test_revoke_then_introspect_through_the_replica_is_inactive_at_once(replica)
 
 
 @needs_replica
-def test_disable_then_introspect_through_the_replica_is_inactive_at_once(replica):
+def test_disable_then_introspect_through_the_replica_is_inactive_at_once(delayed):
     oauth = OAuthHttp()
     service = ClientFactory(scopes=["read"])
     caller = ClientFactory(can_introspect=True)
@@ -466,8 +486,11 @@ def test_concurrent_revoke_then_introspect_on_live_servers_reading_a_replica():
     service = ClientFactory(scopes=["read"])
     caller = ClientFactory(can_introspect=True)
     failures: list[str] = []
-    with running(1, primary, workers=2, DATABASE_REPLICA_URLS=replica_url, GATEHOUSE_REPLICA_REFRESH_MS="100") as (
-        server,
+    with (
+        apply_delay(),
+        running(1, primary, workers=2, DATABASE_REPLICA_URLS=replica_url, GATEHOUSE_REPLICA_REFRESH_MS="100") as (
+            server,
+        ),
     ):
         ready = requests.get(server.url + "/readyz", timeout=10).json()
         assert [r["name"] for r in ready["replicas"]] == [replica_url.split("@")[1].rsplit("/", 1)[0]]
@@ -482,7 +505,8 @@ def test_concurrent_revoke_then_introspect_on_live_servers_reading_a_replica():
                         auth=(service.client_id, service.secret),
                         timeout=10,
                     ).json()["access_token"]
-                    for _ in range(3):  # at once, then through the replica once it has the token
+                    for pause in (0.0, 0.05):  # at once (the primary), then through the replica once it has it
+                        time.sleep(pause)
                         answer = http.post(
                             server.url + "/oauth/introspect",
                             data={"token": issued},
@@ -491,7 +515,6 @@ def test_concurrent_revoke_then_introspect_on_live_servers_reading_a_replica():
                         )
                         if answer.status_code != 200 or answer.json().get("active") is not True:
                             failures.append(f"issued token inactive: {answer.status_code} {answer.text}")
-                        time.sleep(0.005)
                     revoked = http.post(
                         server.url + "/oauth/revoke", data={"token": issued}, auth=(service.client_id, service.secret)
                     )
