@@ -22,7 +22,7 @@ from django.db import OperationalError, connection, connections
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from clients import services
+from clients import credentials, services
 from clients.services import Actor
 from tests.conftest import REPLICA_ALIAS, OAuthHttp
 from tests.factories import AccessTokenFactory, ClientFactory
@@ -377,6 +377,19 @@ def test_revoke_then_introspect_through_the_replica_is_inactive_at_once(delayed)
         assert oauth.introspect(caller, issued).json() == {"active": False}
     assert reads("replica") >= answered_by_replica + 20
     assert shared_state() == IN
+
+
+@needs_replica
+def test_a_token_we_could_not_have_issued_is_answered_by_the_replica_alone(replica):
+    oauth = OAuthHttp()
+    caller = ClientFactory(can_introspect=True)
+    until_in_service()
+    replica_before, rechecked_before = reads("replica"), reads("rechecked")
+    assert oauth.introspect(caller, "gth_at_made-up").json() == {"active": False}
+    assert (reads("replica"), reads("rechecked")) == (replica_before + 1, rechecked_before)
+    unknown = credentials.new_credential(credentials.ACCESS_TOKEN_PREFIX)  # could be one just issued: ask the primary
+    assert oauth.introspect(caller, unknown).json() == {"active": False}
+    assert reads("rechecked") == rechecked_before + 1
 
 
 @needs_replica

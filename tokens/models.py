@@ -337,14 +337,17 @@ def _introspection(row: tuple[Any, ...] | None) -> Introspection:
     return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
 
 
-def _introspect(sql: str, params: list[Any]) -> Introspection:
+def _introspect(sql: str, params: list[Any], token: str) -> Introspection:
     """Run an introspection SELECT: on the primary, one statement; with replicas (tokens.replicas), on one of them
-    first, and again on the primary unless the replica found an active token (never a false "inactive")."""
+    first, and again on the primary unless the replica found an active token (never a false "inactive"), or the
+    token is not one we could have issued (no prefix or checksum) and the replica authenticated the caller."""
     if replicas.ALIASES:
         row = replicas.fetchone(sql, params)
         if row is not replicas.UNAVAILABLE:
             result = _introspection(row)
-            if result.token is not None:
+            if result.token is not None or (
+                result.caller_may_introspect and not credentials.is_well_formed(token, credentials.ACCESS_TOKEN_PREFIX)
+            ):
                 replicas.answered("replica")
                 return result
             replicas.answered("rechecked")
@@ -476,7 +479,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
     def introspect_for(self, *, caller_pk: int, token: str, now: datetime) -> Introspection:
         """Introspection for a caller already authenticated by assertion (its jti recorded): one SELECT, the same
         audience rule as `introspect`."""
-        return _introspect(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), int(now.timestamp()), caller_pk])
+        return _introspect(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), int(now.timestamp()), caller_pk], token)
 
     def introspect(self, *, caller_id: str, caller_secret: str, token: str, now: datetime) -> Introspection:
         """Authenticate the calling resource server and look the token up, in one SELECT."""
@@ -489,7 +492,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             caller_id,
             connection.ops.adapt_datetimefield_value(now),
         ]
-        return _introspect(_INTROSPECT_SQL, params)
+        return _introspect(_INTROSPECT_SQL, params, token)
 
     def bearer(self, token: str, *, now: datetime) -> Bearer | None:
         """The client and scopes of a live token (LIVE_TOKEN_SQL), in one SELECT; None otherwise."""
