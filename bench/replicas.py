@@ -91,6 +91,7 @@ def main() -> None:
         "DJANGO_SECRET_KEY": "replica-bench-" + os.urandom(24).hex(),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GATEHOUSE_ISSUER": "http://127.0.0.1",  # each server gets its own (start)
         "GATEHOUSE_LOG_FORMAT": "json",
         "GATEHOUSE_LOG_LEVEL": "WARNING",
     }
