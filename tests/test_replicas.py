@@ -9,7 +9,10 @@ connect to the test database's name on it (what Django's TEST MIRROR does for a 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from io import StringIO
@@ -26,7 +29,7 @@ from clients import credentials, services
 from clients.services import Actor
 from tests.conftest import REPLICA_ALIAS, OAuthHttp
 from tests.factories import AccessTokenFactory, ClientFactory
-from tests.live import TcpProxy, current_database_url, free_port, running
+from tests.live import ROOT, TcpProxy, current_database_url, free_port, running
 from tokens import replicas
 from tokens.models import AccessToken, ReplicaState
 from tokens.replicas import IN, JOINING, OUT, Probe, Replica
@@ -105,6 +108,39 @@ def test_without_replicas_the_write_hook_registers_nothing(service, django_captu
     with django_capture_on_commit_callbacks() as callbacks:
         services.client_disable(client=service, actor=Actor.cli())
     assert replicas._wait not in callbacks
+
+
+def settings_with(**env: str) -> subprocess.CompletedProcess:
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; from tokens import replicas; "
+        "print(json.dumps([s.DATABASES, list(replicas.ALIASES), [r.name for r in replicas._cache.replicas]]))"
+    )
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GATEHOUSE_", "DATABASE_"))}
+    full.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_each_replica_url_becomes_an_alias_with_the_primarys_options_mirroring_the_test_database():
+    done = settings_with(
+        DATABASE_URL="postgres://gh@db.internal:5432/gatehouse",
+        DATABASE_REPLICA_URLS="postgres://gh@replica-a:5432/gatehouse, postgres://gh@replica-b:6432/gatehouse",
+    )
+    databases, aliases, names = json.loads(done.stdout)
+    assert aliases == ["replica_0", "replica_1"]
+    assert names == ["replica-a:5432", "replica-b:6432"]
+    assert databases["replica_1"]["HOST"] == "replica-b"
+    assert databases["replica_1"]["OPTIONS"] == databases["default"]["OPTIONS"]
+    assert databases["replica_0"]["TEST"] == {"MIRROR": "default"}
+
+
+@pytest.mark.slow
+def test_replicas_need_a_postgresql_primary():
+    done = settings_with(DATABASE_REPLICA_URLS="postgres://gh@replica-a:5432/gatehouse")
+    assert "DATABASE_REPLICA_URLS needs DATABASE_URL to be PostgreSQL" in done.stderr
+    unset = json.loads(settings_with().stdout)
+    assert list(unset[0]) == ["default"]
+    assert unset[1] == []
 
 
 # --- the writers' hook ----------------------------------------------------------------------------------------------
