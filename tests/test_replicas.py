@@ -131,7 +131,7 @@ def test_each_replica_url_becomes_an_alias_with_the_primarys_options_mirroring_t
     assert names == ["replica-a:5432", "replica-b:6432"]
     assert databases["replica_1"]["HOST"] == "replica-b"
     assert databases["replica_1"]["OPTIONS"] == databases["default"]["OPTIONS"]
-    assert databases["replica_0"]["TEST"] == {"MIRROR": "default"}
+    assert databases["replica_0"]["TEST"]["MIRROR"] == "default"
 
 
 @pytest.mark.slow
