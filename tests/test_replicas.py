@@ -215,12 +215,20 @@ def test_an_unhealthy_replica_in_service_is_taken_out_for_everyone(monkeypatch, 
     assert moves == [("replica.test:5432", OUT, (IN, JOINING))]
 
 
-def test_an_unreachable_replica_is_not_probed_again_at_once(monkeypatch, fake_replicas):
+def test_an_unreachable_replica_is_probed_again_less_and_less_often(monkeypatch, fake_replicas):
     measured(monkeypatch, Probe(False, False, None, "unreachable: OperationalError"))
     now = time.monotonic()
-    replicas._measure(fake_replicas, IN, "0/10", now)
+    waits = []
+    for _ in range(6):
+        replicas._measure(fake_replicas, IN, "0/10", now)
+        waits.append(fake_replicas.retry_at - now)
+        now = fake_replicas.retry_at
+    assert waits == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0]
     monkeypatch.setattr(replicas, "probe", lambda replica, lsn: pytest.fail("probed again during the back-off"))
-    assert replicas._measure(fake_replicas, IN, "0/10", now + 1) == OUT
+    assert replicas._measure(fake_replicas, IN, "0/10", now - 1) == OUT
+    measured(monkeypatch, HEALTHY)
+    replicas._measure(fake_replicas, OUT, "0/10", now)
+    assert fake_replicas.unreachable == 0  # reached again: the next failure starts from 5 s
 
 
 def test_a_healthy_replica_out_of_service_only_joins_and_is_not_read_yet(monkeypatch, fake_replicas):

@@ -32,7 +32,9 @@ from prometheus_client import Counter
 log = logging.getLogger("gatehouse.replicas")
 
 IN, JOINING, OUT = "in", "joining", "out"
-UNREACHABLE_RETRY = 5.0  # seconds before a process probes again a replica it could not reach
+# A process probes a replica it could not reach again after 5 s, then 10, 20, up to 60 (a black-holed host costs
+# the request that probes it up to DATABASE_CONNECT_TIMEOUT, so not every refresh pays it).
+UNREACHABLE_RETRY, UNREACHABLE_RETRY_MAX = 5.0, 60.0
 _sleep = time.sleep  # the writer's lease (tests record it)
 
 READS = Counter(
@@ -61,6 +63,7 @@ class Replica:
     lag: float | None = None  # seconds, as this process last measured it; None: unknown
     reason: str = ""
     retry_at: float = 0.0  # monotonic: while unreachable, not probed again before this
+    unreachable: int = 0  # probes in a row that could not reach it
 
 
 class _Cache:
@@ -229,9 +232,12 @@ def _measure(replica: Replica, state: str | None, lsn: str, now: float) -> str:
         return OUT
     measured = probe(replica, lsn)
     replica.lag, replica.reason = measured.lag, measured.reason
+    if not measured.reason.startswith("unreachable"):
+        replica.unreachable = 0
     if not measured.healthy:
         if measured.reason.startswith("unreachable"):
-            replica.retry_at = now + UNREACHABLE_RETRY
+            replica.retry_at = now + min(UNREACHABLE_RETRY * 2**replica.unreachable, UNREACHABLE_RETRY_MAX)
+            replica.unreachable += 1
         if state != OUT:
             set_state(replica.name, OUT, reason=measured.reason, lag=measured.lag, only_from=(IN, JOINING))
         return OUT
