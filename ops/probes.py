@@ -1,9 +1,9 @@
 """Liveness and readiness probes for orchestrators and load balancers.
 
 `/healthz` does no I/O: a 200 only says the worker answers. `/readyz` says whether this instance can serve:
-the database answers and every migration is applied (with read replicas, the body also shows each one's state and
-lag as this worker sees them; a replica out of service does not make the instance unready). Once the migrations have been seen applied, a worker
-stops re-reading the migration graph and readiness costs one `SELECT 1`.
+the database answers and every migration is applied. Once the migrations have been seen applied, a worker
+stops re-reading the migration graph and readiness costs one `SELECT 1`. With read replicas the body also shows
+each one's state and lag as this worker sees them; a replica out of service does not make the instance unready.
 """
 
 from __future__ import annotations
