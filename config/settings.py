@@ -122,6 +122,28 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
+# Read replicas (docs/replicas.md): DATABASE_REPLICA_URLS, comma-separated streaming replicas of the primary, become
+# the aliases replica_0, replica_1, ... with the primary's connection options. Only introspection reads them
+# (tokens/replicas.py). Under pytest each mirrors the test database: same name, on the replica's server.
+_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
+if _REPLICA_URLS and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs DATABASE_URL to be PostgreSQL")
+for _i, _url in enumerate(_REPLICA_URLS):
+    _replica = dj_database_url.parse(_url, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS must be postgres:// URLs, got a {_replica['ENGINE']} one")
+    _replica["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})}
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_i}"] = _replica
+# How often each process re-reads the replicas' shared state (tokens.models.ReplicaState) and measures their lag;
+# a process uses a replica only while its last reading, at most this old, said "in". Writers wait twice this long
+# after taking a replica out (the lease).
+GATEHOUSE_REPLICA_REFRESH_MS = env_int("GATEHOUSE_REPLICA_REFRESH_MS", 250, minimum=10, maximum=10000)
+GATEHOUSE_REPLICA_MAX_LAG_SECONDS = env_int("GATEHOUSE_REPLICA_MAX_LAG_SECONDS", 5, minimum=1, maximum=3600)
+# How long an authority-reducing write waits for each replica in use to apply it before taking that replica out.
+GATEHOUSE_REPLICA_WAIT_MS = env_int("GATEHOUSE_REPLICA_WAIT_MS", 1000, minimum=10, maximum=60000)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -122,8 +122,34 @@ class LiveTokens:
             )
 
 
+class Replicas:
+    """`gatehouse_replica_lag_seconds` and `gatehouse_replica_in_service` per replica, as the scraped worker sees them
+    (tokens/replicas.py; nothing without replicas)."""
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from tokens import replicas
+
+        if not replicas.ALIASES:
+            return
+        lag = GaugeMetricFamily(
+            "gatehouse_replica_lag_seconds",
+            "Seconds a read replica is behind the primary (last measured).",
+            labels=["replica"],
+        )
+        used = GaugeMetricFamily(
+            "gatehouse_replica_in_service", "1 if introspection reads from this replica, else 0.", labels=["replica"]
+        )
+        for replica in replicas.status():
+            if replica.lag is not None:
+                lag.add_metric([replica.name], replica.lag)
+            used.add_metric([replica.name], 1.0 if replica.state == replicas.IN else 0.0)
+        yield lag
+        yield used
+
+
 _live_registry = CollectorRegistry()
 _live_registry.register(LiveTokens())
+_live_registry.register(Replicas())
 
 
 def exposition() -> bytes:
@@ -132,6 +158,7 @@ def exposition() -> bytes:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(LiveTokens())
+        registry.register(Replicas())
         return generate_latest(registry)
     return generate_latest(REGISTRY) + generate_latest(_live_registry)
 

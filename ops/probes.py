@@ -2,14 +2,19 @@
 
 `/healthz` does no I/O: a 200 only says the worker answers. `/readyz` says whether this instance can serve:
 the database answers and every migration is applied. Once the migrations have been seen applied, a worker
-stops re-reading the migration graph and readiness costs one `SELECT 1`.
+stops re-reading the migration graph and readiness costs one `SELECT 1`. With read replicas the body also shows
+each one's state and lag as this worker sees them; a replica out of service does not make the instance unready.
 """
 
 from __future__ import annotations
 
+import json
+
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
+
+from tokens import replicas
 
 OK = b'{"status": "ok"}'
 
@@ -50,4 +55,12 @@ def readyz(request: HttpRequest) -> HttpResponse:
             state.migrated = True
     except DatabaseError:
         return _unavailable("database unreachable")
+    if replicas.ALIASES:
+        # A replica out of service does not make the instance unready: the primary answers in its place.
+        body = {"status": "ok", "replicas": [_replica(replica) for replica in replicas.status()]}
+        return _json(json.dumps(body).encode())
     return _json(OK)
+
+
+def _replica(replica: replicas.Replica) -> dict[str, object]:
+    return {"name": replica.name, "state": replica.state, "lag_seconds": replica.lag, "reason": replica.reason}

@@ -1,12 +1,16 @@
 """Shared fixtures: HTTP helpers for the OAuth endpoints and ready-made clients."""
 
 import base64
+import os
 from urllib.parse import quote_plus
 
+import dj_database_url
 import pytest
 from django.test import Client as HttpClient
 
 from tests.factories import ClientFactory
+
+REPLICA_ALIAS = "test_replica"  # with GATEHOUSE_TEST_REPLICA_URL on PostgreSQL (pytest_configure)
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -64,6 +68,18 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    replica_url = os.environ.get("GATEHOUSE_TEST_REPLICA_URL")
+    if replica_url and settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # tests/test_replicas.py: a streaming replica (.ci/replica.sh) mirroring the test database, as a configured
+        # replica alias does (Django's TEST MIRROR copies the name). Not named replica_*: the rest of the suite runs
+        # without replicas; the replica tests turn it on (tokens.replicas.configure).
+        replica = dj_database_url.parse(replica_url)
+        settings.DATABASES[REPLICA_ALIAS] = {
+            **settings.DATABASES["default"],
+            **{key: replica[key] for key in ("HOST", "PORT", "USER", "PASSWORD")},
+            "OPTIONS": dict(settings.DATABASES["default"].get("OPTIONS", {})),
+            "TEST": {"MIRROR": "default"},
+        }
 
 
 @pytest.fixture

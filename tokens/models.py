@@ -17,7 +17,7 @@ from django.db.models import Count, F, Max, Q
 
 from clients import credentials
 from clients.models import VALID_SECRET_SQL, Client, ClientKey, ClientSecret
-from tokens import partitions
+from tokens import partitions, replicas
 from tokens.assertions import AssertionRefused, VerifiedAssertion
 
 # Granting: the client's scopes with the resource server each belongs to (NULL: a global scope), each marked
@@ -346,6 +346,27 @@ def _introspection(row: tuple[Any, ...] | None) -> Introspection:
     return Introspection(caller_authenticated=True, caller_may_introspect=True, token=info)
 
 
+def _introspect(sql: str, params: list[Any], token: str) -> Introspection:
+    """Run an introspection SELECT: on the primary, one statement; with replicas (tokens.replicas), on one of them
+    first, and again on the primary unless the replica found an active token (never a false "inactive"), or the
+    token is not one we could have issued (no prefix or checksum) and the replica authenticated the caller."""
+    if replicas.ALIASES:
+        row = replicas.fetchone(sql, params)
+        if row is not replicas.UNAVAILABLE:
+            result = _introspection(row)
+            if result.token is not None or (
+                result.caller_may_introspect and not credentials.is_well_formed(token, credentials.ACCESS_TOKEN_PREFIX)
+            ):
+                replicas.answered("replica")
+                return result
+            replicas.answered("rechecked")
+        else:
+            replicas.answered("primary")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _introspection(cursor.fetchone())
+
+
 class AccessTokenManager(models.Manager["AccessToken"]):
     def issue(
         self,
@@ -467,9 +488,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
     def introspect_for(self, *, caller_pk: int, token: str, now: datetime) -> Introspection:
         """Introspection for a caller already authenticated by assertion (its jti recorded): one SELECT, the same
         audience rule as `introspect`."""
-        with connection.cursor() as cursor:
-            cursor.execute(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), *live_params(now), caller_pk])
-            return _introspection(cursor.fetchone())
+        return _introspect(_INTROSPECT_BY_PK_SQL, [credentials.digest(token), *live_params(now), caller_pk], token)
 
     def introspect(self, *, caller_id: str, caller_secret: str, token: str, now: datetime) -> Introspection:
         """Authenticate the calling resource server and look the token up, in one SELECT."""
@@ -482,9 +501,7 @@ class AccessTokenManager(models.Manager["AccessToken"]):
             caller_id,
             connection.ops.adapt_datetimefield_value(now),
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(_INTROSPECT_SQL, params)
-            return _introspection(cursor.fetchone())
+        return _introspect(_INTROSPECT_SQL, params, token)
 
     def bearer(self, token: str, *, now: datetime) -> Bearer | None:
         """The client and scopes of a live token (LIVE_TOKEN_SQL), in one SELECT; None otherwise."""
@@ -711,3 +728,25 @@ class UsedAssertion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.jti}"
+
+
+class ReplicaState(models.Model):
+    """Whether a read replica may answer introspection, shared by every process through the primary (docs/replicas.md).
+
+    "in": readers use it and authority-reducing writes wait for it; "joining": writes wait for it, readers do not yet
+    (the first half of a rejoin, tokens/replicas.py); "out": neither. Rows are written by tokens.replicas only.
+    """
+
+    class State(models.TextChoices):
+        IN = "in", "In service"
+        JOINING = "joining", "Joining"
+        OUT = "out", "Out of service"
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:port of the replica.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.JOINING)
+    changed_at = models.DateTimeField(auto_now=True)
+    reason = models.CharField(max_length=200, blank=True)
+    lag = models.FloatField(null=True, blank=True, help_text="Seconds behind the primary when the state changed.")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}"

@@ -3,10 +3,12 @@
 from datetime import datetime
 from typing import Any
 
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from clients import signals
-from clients.models import Client, ClientKey, ClientSecret
+from clients.models import AuditEvent, Client, ClientKey, ClientSecret
+from tokens import replicas
 from tokens.models import AccessToken
 
 
@@ -34,3 +36,12 @@ def end_key_tokens(sender: Any, *, key: ClientKey, now: datetime, **_: Any) -> i
 def end_secret_tokens(sender: Any, *, secret: ClientSecret, now: datetime, **_: Any) -> int:
     """Revoke the live tokens one secret minted (a token racing the retirement dies by its secret's retired_at)."""
     return AccessToken.objects.live(now).filter(secret=secret).update(revoked_at=int(now.timestamp()))
+
+
+@receiver(post_save, sender=AuditEvent, dispatch_uid="tokens.wait_for_replicas")
+def wait_for_replicas_after_change(sender: Any, *, created: bool, **_: Any) -> None:
+    """Every registry change records an audit event in its transaction: once it commits, wait until the read replicas
+    have applied it (tokens.replicas), so no replica answers "active" for authority it ended. Nothing without replicas.
+    """
+    if created:
+        replicas.after_commit()

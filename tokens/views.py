@@ -22,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from clients.models import Authentication, Client, Scope, is_resource_identifier
-from tokens import assertions, signals, throttle
+from tokens import assertions, replicas, signals, throttle
 from tokens.assertions import AssertionRefused, VerifiedAssertion
 from tokens.exceptions import (
     InvalidClient,
@@ -396,8 +396,8 @@ class RevocationView(OAuthView):
             if auth.client_pk is None:
                 raise self.authentication_failed(creds, request, auth)
             client_pk = auth.client_pk
-        if len(token) <= MAX_TOKEN:
-            AccessToken.objects.revoke(client_pk=client_pk, token=token, now=now)
+        if len(token) <= MAX_TOKEN and AccessToken.objects.revoke(client_pk=client_pk, token=token, now=now):
+            replicas.after_commit()  # answer once no replica in use can call the token active
         self.succeeded("revoked")
         return oauth_response(b"{}")
 
