@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0007_issuance_count_per_client'),
+        ('tokens', '0009_drop_token_expiry_index'),
     ]
 
     operations = [
