@@ -7,7 +7,8 @@ keeps requesting tokens:
   delete  in the default partition: deleted in batches of 5,000 rows, each folded first (the only way before the
           table was partitioned, and what SQLite still does)
 wrk keeps requesting tokens throughout and the server's /metrics counter of token requests is read every 0.2 s, so
-the rate is known over any interval: --baseline seconds before the purge (the rate without purge), the whole purge
+the rate is known over any interval: --baseline seconds before the purge and as long after it (their mean is the rate
+without purge), the whole purge
 process (its Python start-up included, about 1.4 s of one core, which a `tokens purge --every` service pays once),
 and, for the drop, the drop itself (between its two log lines). Prints the rates and their ratios.
 
@@ -113,10 +114,11 @@ def run_purge(env: dict, base: str, case: tuple, conns: int, baseline: float) ->
                 marks["drop_end"] = time.monotonic()
         purge.wait()
         ended = time.monotonic()
-        time.sleep(0.5)
+        time.sleep(baseline)  # and as long again after it: the rate without purge is the mean of both, so that
+        after = time.monotonic()  # the machine's drift over the run does not pass for the purge's cost
     out = (purge.stdout.read() if purge.stdout else "").splitlines()
     result = {
-        "before": issuance.rate(quiet, started),
+        "before": (issuance.rate(quiet, started) + issuance.rate(ended, after)) / 2,
         "during": issuance.rate(started, ended),
         "seconds": ended - started,
         "purged": out[0] if out else "",

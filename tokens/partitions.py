@@ -46,7 +46,7 @@ DETACH_ATTEMPTS = 5
 # The fold reads a dropped partition in chunks of this many ids and rests between chunks, so that it takes at most
 # FOLD_DUTY of one core while tokens are being issued: a purge is housekeeping and yields to the hot path.
 FOLD_CHUNK = 20000
-FOLD_DUTY = 0.25
+FOLD_DUTY = 0.1
 
 _BOUND = re.compile(r"FROM \((MINVALUE|'?-?\d+'?)\) TO \((MAXVALUE|'?-?\d+'?)\)")
 

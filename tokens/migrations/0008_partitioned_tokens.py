@@ -92,9 +92,9 @@ def partition(apps, schema_editor):
             if _rows(cursor, f"SELECT EXISTS (SELECT 1 FROM {LEGACY})")[0][0]:
                 cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {LEGACY} FOR VALUES FROM (MINVALUE) TO ({bound})")
                 first = bound
-            else:  # a new database: day partitions from tomorrow (UTC), today's tokens in the default partition
+            else:  # a new database: day partitions from today (UTC)
                 cursor.execute(f"DROP TABLE {LEGACY}")
-                first = now - now % DAY + DAY
+                first = now - now % DAY
             cursor.execute(f"CREATE TABLE {PARENT}_default PARTITION OF {PARENT} DEFAULT")
             last = (now + MAX_TOKEN_TTL + SKEW) // DAY * DAY + AHEAD * DAY
             for day in range(first, max(first, last) + DAY, DAY):
