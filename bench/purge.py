@@ -133,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--modes", default="drop,delete", help="which of drop, delete to run, in that order")
     parser.add_argument("--baseline", type=float, default=10, help="seconds of issuance measured before each purge")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--conns", type=int, default=4)
@@ -185,7 +186,7 @@ def main() -> None:
         today = int(time.time()) // DAY * DAY
         ratios: dict[str, list[float]] = {"drop": [], "drop itself": [], "delete": []}
         for round_ in range(args.rounds):
-            for mode in ("drop", "delete"):
+            for mode in args.modes.split(","):
                 # drop: a day partition that has ended; delete: a day no partition covers (the default partition)
                 low = today - DAY if mode == "drop" else today - (3 + round_) * DAY
                 if mode == "drop":
