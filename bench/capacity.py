@@ -15,14 +15,10 @@ into requests per second per core of each tier:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
-from scale import PY, ROOT, basic, free_port, manage, psql, worker_pids, wrk
+from scale import basic, first_token, psql, served, worker_pids, wrk
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -51,46 +47,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    db = f"gatehouse_capacity_{os.getpid()}"
-    psql(f"create database {db}")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "capacity-bench-" + os.urandom(24).hex(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{port}",
-    }
-    server = None
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "scope", "create", "bench.read")
-        cred = json.loads(manage(env, "client", "create", "bench", "--scope", "bench.read", "--json"))
-        rs = json.loads(manage(env, "client", "create", "bench-rs", "--introspect", "--json"))
-        server = subprocess.Popen(
-            [str(Path(PY).parent / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}"]
-            + ["--max-requests", "0", "config.wsgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(80):
-            try:
-                urllib.request.urlopen(base + "/.well-known/oauth-authorization-server", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
-        request = urllib.request.Request(
-            base + "/oauth/token", data=b"grant_type=client_credentials", headers={"Authorization": basic(cred)}
-        )
-        token = json.load(urllib.request.urlopen(request))["access_token"]
+    with served("capacity", args.workers) as bench:
+        db, base, server = bench.db, bench.base, bench.server
+        token = first_token(bench)
         cases = {
-            "token": (base + "/oauth/token", "grant_type=client_credentials", basic(cred)),
-            "introspect": (base + "/oauth/introspect", f"token={token}", basic(rs)),
+            "token": (base + "/oauth/token", "grant_type=client_credentials", basic(bench.cred)),
+            "introspect": (base + "/oauth/introspect", f"token={token}", basic(bench.rs)),
         }
         for case in cases.values():
             wrk(*case, seconds=2, conns=args.conns)  # warm up: connections open, statements prepared
@@ -111,12 +73,6 @@ def main() -> None:
                     f" ({1000 / db_ms:,.0f} req/s per core)  errors {int(result['non2xx_or_errors'])}",
                     flush=True,
                 )
-    finally:
-        if server:
-            server.terminate()
-            server.wait(10)
-        time.sleep(0.5)
-        psql(f"drop database if exists {db}")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ and, for the drop, the drop itself (between its two log lines). Prints the rates
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +25,7 @@ import threading
 import time
 import urllib.request
 
-from scale import PY, ROOT, basic, free_port, manage, psql, wrk
+from scale import PY, ROOT, basic, psql, served, wrk
 
 DAY = 86400
 
@@ -139,23 +137,8 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=4)
     args = parser.parse_args()
 
-    db = f"gatehouse_purge_{os.getpid()}"
-    psql(f"create database {db}")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "purge-bench-" + os.urandom(24).hex(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{port}",
-    }
-    server = None
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "scope", "create", "bench.read")
-        cred = json.loads(manage(env, "client", "create", "bench", "--scope", "bench.read", "--json"))
+    with served("purge", args.workers) as bench:
+        db, env, base, cred = bench.db, bench.env, bench.base, bench.cred
         client_pk, secret_pk = (
             psql(
                 "select c.id, s.id from clients_client c join clients_clientsecret s on s.client_id = c.id"
@@ -165,21 +148,6 @@ def main() -> None:
             .strip()
             .split("|")
         )
-        server = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}"]
-            + ["config.wsgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(80):
-            try:
-                urllib.request.urlopen(base + "/.well-known/oauth-authorization-server", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
         case = (base + "/oauth/token", "grant_type=client_credentials", basic(cred))
         wrk(*case, seconds=3, conns=args.conns)  # warm up
         print(f"# {args.tokens:,} expired tokens, {args.workers} gunicorn workers, {args.conns} connections")
@@ -214,12 +182,6 @@ def main() -> None:
         for mode, values in ratios.items():
             if values:
                 print(f"RATIO {mode}: median during/without={statistics.median(values):.2f}")
-    finally:
-        if server:
-            server.terminate()
-            server.wait(10)
-        time.sleep(0.5)
-        psql(f"drop database if exists {db}")
 
 
 if __name__ == "__main__":

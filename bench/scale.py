@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +82,73 @@ def basic(cred: dict) -> str:
     return "Basic " + base64.b64encode(f"{cred['client_id']}:{cred['client_secret']}".encode()).decode()
 
 
+@dataclass
+class Served:
+    db: str
+    env: dict
+    base: str
+    cred: dict  # a client holding the scope bench.read (client_id, client_secret)
+    rs: dict  # a global introspector
+    server: subprocess.Popen
+
+
+@contextlib.contextmanager
+def served(name: str, workers: int) -> Iterator[Served]:
+    """A fresh PostgreSQL database, migrated, with a scope, a client holding it and an introspecting client, and this
+    checkout served on it by gunicorn (`workers` sync workers, production settings, no worker recycling, so the pids
+    stay the same) until the block ends; the database is dropped afterwards. Every bench script starts here."""
+    db = f"gatehouse_{name}_{os.getpid()}"
+    psql(f"create database {db}")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": f"{name}-bench-" + os.urandom(24).hex(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{port}",
+    }
+    server = None
+    try:
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "scope", "create", "bench.read")
+        cred = json.loads(manage(env, "client", "create", "bench", "--scope", "bench.read", "--json"))
+        rs = json.loads(manage(env, "client", "create", "bench-rs", "--introspect", "--json"))
+        server = subprocess.Popen(
+            [str(Path(PY).parent / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+            + ["--max-requests", "0", "config.wsgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(80):
+            try:
+                urllib.request.urlopen(base + "/.well-known/oauth-authorization-server", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.25)
+        yield Served(db, env, base, cred, rs, server)
+    finally:
+        if server:
+            server.terminate()
+            server.wait(10)
+        time.sleep(0.5)
+        psql(f"drop database if exists {db}")
+
+
+def first_token(served: Served) -> str:
+    """A token of the bench client, for introspection."""
+    request = urllib.request.Request(
+        served.base + "/oauth/token",
+        data=b"grant_type=client_credentials",
+        headers={"Authorization": basic(served.cred)},
+    )
+    return json.load(urllib.request.urlopen(request))["access_token"]
+
+
 def measure(label: str, cases: dict, args, results: dict) -> None:
     runs: dict[str, list[dict]] = {name: [] for name in cases}
     for _ in range(args.rounds):
@@ -103,53 +173,10 @@ def main() -> None:
     parser.add_argument("--memory-minutes", type=float, default=0, help="also run tokens this long, sampling RSS")
     args = parser.parse_args()
 
-    db = f"gatehouse_scale_{os.getpid()}"
-    psql(f"create database {db}")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "scale-bench-" + os.urandom(24).hex(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{port}",
-    }
-    server = None
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "scope", "create", "bench.read")
-        cred = json.loads(manage(env, "client", "create", "bench", "--scope", "bench.read", "--json"))
-        rs = json.loads(manage(env, "client", "create", "bench-rs", "--introspect", "--json"))
-        gunicorn = str(Path(PY).parent / "gunicorn")
-        server = subprocess.Popen(
-            # --max-requests 0: gunicorn.conf.py recycles workers, which would change the pids whose RSS is sampled.
-            [
-                gunicorn,
-                "-w",
-                str(args.workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--max-requests",
-                "0",
-                "config.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(80):
-            try:
-                urllib.request.urlopen(base + "/.well-known/oauth-authorization-server", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
-        request = urllib.request.Request(
-            base + "/oauth/token", data=b"grant_type=client_credentials", headers={"Authorization": basic(cred)}
-        )
-        token = json.load(urllib.request.urlopen(request))["access_token"]
+    with served("scale", args.workers) as bench:
+        db, base, cred, rs, server = bench.db, bench.base, bench.cred, bench.rs, bench.server
+        env = bench.env
+        token = first_token(bench)
         cases = {
             "token": (base + "/oauth/token", "grant_type=client_credentials", basic(cred)),
             "introspect": (base + "/oauth/introspect", f"token={token}", basic(rs)),
@@ -218,12 +245,6 @@ def main() -> None:
                 "RSS growth over the run (MiB): "
                 + ", ".join(f"{b - a:+.1f}" for a, b in zip(first, last, strict=False))
             )
-    finally:
-        if server:
-            server.terminate()
-            server.wait(10)
-        time.sleep(0.5)
-        psql(f"drop database if exists {db}")
 
 
 if __name__ == "__main__":
